@@ -1,0 +1,5 @@
+"""Settings and logging: the one place the host reads its environment."""
+
+from config.settings import Settings, SettingsError, load_settings
+
+__all__ = ["Settings", "SettingsError", "load_settings"]

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Second command of the README: lint, type-check, unit tests, then integration tests on the real engine.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+bash "$root/tools/bootstrap.sh" dev
+cd "$root"
+py="$root/.venv/bin/python"
+export PATH="$root/.venv/bin:$PATH"
+echo "== ruff"
+ruff check .
+echo "== mypy"
+mypy events sessiondb actors channels config tools
+echo "== unit tests"
+"$py" -m pytest -q tests/unit
+echo "== docker engine and agent image"
+"$py" -m tools.docker_engine ensure
+hermitcrab image build --if-changed
+echo "== integration tests"
+"$py" -m pytest -q tests/integration
