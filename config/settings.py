@@ -56,6 +56,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     container_memory: str
     container_cpus: float
     container_pids: int
+    container_network: str
     log_format: str
     log_level: str
     anthropic_api_key: str | None = None
@@ -225,6 +226,12 @@ def load_settings(
         container_memory=read.get("HERMITCRAB_CONTAINER_MEMORY", _memory, "2g", "a size like 512m or 2g"),
         container_cpus=read.get("HERMITCRAB_CONTAINER_CPUS", _positive_float, 1.0, "a positive number of CPUs"),
         container_pids=read.get("HERMITCRAB_CONTAINER_PIDS", _positive_int, 512, "a whole number >= 1"),
+        container_network=read.get(
+            "HERMITCRAB_CONTAINER_NETWORK",
+            _choice(("bridge", "none", "host")),
+            "bridge",
+            "bridge (users), none or host (tests reaching 127.0.0.1)",
+        ),
         log_format=read.get("HERMITCRAB_LOG_FORMAT", _choice(("console", "json")), "console", "console or json"),
         log_level=read.get(
             "HERMITCRAB_LOG_LEVEL",
