@@ -13,6 +13,7 @@ import msgspec
 SessionMode = Literal["shared", "per-thread", "agent-shared"]
 ContainerStatus = Literal["stopped", "starting", "running", "idle", "stopping"]
 SessionStatus = Literal["active", "closed"]
+TaskStatus = Literal["scheduled", "paused", "cancelled"]
 
 
 class AdditionalMount(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
@@ -57,6 +58,8 @@ class AgentGroup(msgspec.Struct, frozen=True, kw_only=True):
     config: GroupConfig
     created_at: str
     initialized: bool = False
+    init_steps: list[str] = []
+    parent_group_id: str | None = None
 
 
 class MessagingGroup(msgspec.Struct, frozen=True, kw_only=True):
@@ -101,6 +104,7 @@ class Destination(msgspec.Struct, frozen=True, kw_only=True):
     channel_type: str | None = None
     platform_id: str | None = None
     target_agent_group_id: str | None = None
+    messaging_group_id: str | None = None
 
 
 class Session(msgspec.Struct, frozen=True, kw_only=True):
@@ -114,6 +118,7 @@ class Session(msgspec.Struct, frozen=True, kw_only=True):
     container_id: str | None
     last_active: str | None
     created_at: str
+    mode: SessionMode = "shared"
 
 
 class PendingQuestion(msgspec.Struct, frozen=True, kw_only=True):
@@ -139,3 +144,15 @@ class PendingApproval(msgspec.Struct, frozen=True, kw_only=True):
     expires_at: str | None
     status: Literal["pending", "approved", "rejected", "expired"]
     created_at: str
+
+
+class Task(msgspec.Struct, frozen=True, kw_only=True):
+    """A scheduled task's state as its events left it (its timing lives in the session's inbound.db)."""
+
+    task_id: str
+    session_id: str
+    status: TaskStatus
+    process_after: str | None
+    recurrence: str | None
+    created_at: str
+    updated_at: str

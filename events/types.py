@@ -89,6 +89,7 @@ class DestinationGranted(Event, tag="destination.granted", frozen=True):
     channel_type: str | None = None
     platform_id: str | None = None
     target_agent_group_id: str | None = None
+    messaging_group_id: str | None = None
 
 
 class DestinationRevoked(Event, tag="destination.revoked", frozen=True):
@@ -130,6 +131,15 @@ class MessageDropped(Event, tag="message.dropped", frozen=True):
     reason: str
     channel_type: str | None = None
     platform_id: str | None = None
+
+
+class SessionActorCrashed(Event, tag="session.actor_crashed", frozen=True):
+    """A SessionActor died of a bug; it is restarted from the log unless it crashed too often."""
+
+    session_id: str
+    error: str
+    restarts: int = 1
+    quarantined: bool = False
 
 
 class WakeRequested(Event, tag="session.wake_requested", frozen=True):
@@ -281,6 +291,7 @@ ALL_EVENT_TYPES: tuple[type[Event], ...] = (
     DestinationRevoked,
     SessionCreated,
     SessionClosed,
+    SessionActorCrashed,
     MessageRouted,
     MessageDropped,
     WakeRequested,

@@ -18,6 +18,15 @@ app = typer.Typer(
 
 # Command groups register here: one import and one add line per module.
 # --- command registry (begin) ---
+from tools import cli_host  # noqa: E402
+
+app.command("up")(cli_host.up)
+from tools import cli_migrate  # noqa: E402
+
+app.add_typer(cli_migrate.app, name="migrate")
+from tools import cli_image  # noqa: E402
+
+app.add_typer(cli_image.app, name="image")
 # --- command registry (end) ---
 
 

@@ -1,0 +1,213 @@
+"""Benchmark of the event log: durable appends, replay of 1M events, restart with the checkpoint.
+
+Run: `python bench/eventlog.py --json` (one JSON object on stdout). Everything
+happens in a temporary directory. Timed phases:
+
+- single appends: one event per `append`, each its own durable (fsynced)
+  transaction, after a warm-up that grows the WAL to its working size;
+  the median of three rounds. For context, the same loop with a bare
+  INSERT + COMMIT on an identical events table gives the machine's floor.
+- batched appends: the 1M-event history itself, written by `append_batch`,
+  projections applied in the same transactions.
+- replay: read and decode every event (`EventLog.read`); median of three.
+- restart: `EventLog.open` on the 1M-event file (checkpoint at the end); median of three.
+- rebuild: `events.replay.rebuild`, every projection re-derived from 1M events.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from events import types as ev
+from events.clock import recorded_now
+from events.log import EventLog
+from events.replay import rebuild
+from events.schema import connect
+
+TOTAL_EVENTS = 1_000_000
+GROUPS = 10
+SESSIONS = 1_000
+BATCH = 1_000
+SINGLE_WARMUP = 2_000
+SINGLE_ROUND = 3_000
+ROUNDS = 3
+
+
+def _setup_events() -> list[tuple[str, list[ev.Event]]]:
+    """Groups, a chat per group, and SESSIONS sessions spread over them."""
+    items: list[tuple[str, list[ev.Event]]] = []
+    for g in range(GROUPS):
+        items.append((f"group:g{g}", [ev.GroupCreated(group_id=f"g{g}", name=f"Group {g}", folder=f"group-{g}")]))
+        items.append(
+            (
+                f"messaging_group:m{g}",
+                [ev.MessagingGroupCreated(messaging_group_id=f"m{g}", channel_type="terminal", platform_id=f"p{g}")],
+            )
+        )
+    for s in range(SESSIONS):
+        items.append(
+            (
+                f"session:s{s}",
+                [ev.SessionCreated(session_id=f"s{s}", agent_group_id=f"g{s % GROUPS}", messaging_group_id=f"m{s % 10}")],
+            )
+        )
+    return items
+
+
+def _session_events(n: int) -> Iterator[tuple[str, list[ev.Event]]]:
+    """A realistic mix: routed and delivered messages, containers going idle and busy, some failures."""
+    for i in range(n):
+        sid = f"s{i % SESSIONS}"
+        kind = i % 10
+        event: ev.Event
+        if kind < 4:
+            event = ev.MessageRouted(message_id=f"in-{i}", session_id=sid, kind="chat", seq=2 * i)
+        elif kind < 6:
+            event = ev.MessageDelivered(session_id=sid, message_out_id=f"out-{i}", platform_message_id=f"pm-{i}")
+        elif kind == 6:
+            event = ev.ContainerIdle(session_id=sid, container_id=f"c-{sid}")
+        elif kind == 7:
+            event = ev.ContainerBusy(session_id=sid, container_id=f"c-{sid}")
+        elif kind == 8:
+            event = ev.WakeRequested(session_id=sid, reason="message")
+        else:
+            event = ev.DeliveryFailed(session_id=sid, message_out_id=f"out-{i}", attempt=1, error="timeout")
+        yield f"session:{sid}", [event]
+
+
+def _rate_of_rounds(run: Callable[[int, int], None]) -> float:
+    """Events per second over ROUNDS rounds of SINGLE_ROUND calls after a warm-up; the median round."""
+    run(0, SINGLE_WARMUP)
+    rates = []
+    for r in range(ROUNDS):
+        start = time.perf_counter()
+        run(SINGLE_WARMUP + r * SINGLE_ROUND, SINGLE_ROUND)
+        rates.append(SINGLE_ROUND / (time.perf_counter() - start))
+    return statistics.median(rates)
+
+
+def _single_append_rate(log: EventLog) -> float:
+    def run(offset: int, count: int) -> None:
+        for i in range(offset, offset + count):
+            log.append("session:s0", [ev.MessageRouted(message_id=f"single-{i}", session_id="s0", kind="chat", seq=i)])
+
+    return _rate_of_rounds(run)
+
+
+def _raw_commit_floor(path: Path) -> float:
+    """The same single durable commits with nothing but an INSERT into an identical events table."""
+    db = connect(path)
+    db.execute(
+        "CREATE TABLE events (position INTEGER PRIMARY KEY, stream TEXT NOT NULL, version INTEGER NOT NULL,"
+        " type TEXT NOT NULL, payload TEXT NOT NULL, recorded_at TEXT NOT NULL)"
+    )
+    db.execute("CREATE UNIQUE INDEX events_stream_version ON events (stream, version)")
+    payload = '{"type":"message.routed","message_id":"x","session_id":"s0","kind":"chat","seq":1,"schema":1}'
+
+    def run(offset: int, count: int) -> None:
+        for i in range(offset, offset + count):
+            db.execute("BEGIN IMMEDIATE")
+            db.execute(
+                "INSERT INTO events (stream, version, type, payload, recorded_at) VALUES (?, ?, ?, ?, ?)",
+                ("session:s0", i, "message.routed", payload, recorded_now()),
+            )
+            db.execute("COMMIT")
+
+    try:
+        return _rate_of_rounds(run)
+    finally:
+        db.close()
+
+
+def _fill(log: EventLog, total: int) -> tuple[int, float]:
+    """Append session events in batches until the log holds `total`; returns (events written, seconds)."""
+    remaining = total - log.last_position()
+    start = time.perf_counter()
+    stream = _session_events(remaining)
+    written = 0
+    while written < remaining:
+        batch = [next(stream) for _ in range(min(BATCH, remaining - written))]
+        log.append_batch(batch)
+        written += len(batch)
+    return written, time.perf_counter() - start
+
+
+def _median_seconds(run: Callable[[], object]) -> float:
+    times = []
+    for _ in range(ROUNDS):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _restart(path: Path) -> None:
+    EventLog.open(path).close()
+
+
+def _replay(log: EventLog) -> int:
+    count = 0
+    for _ in log.read():
+        count += 1
+    return count
+
+
+def _db_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
+
+
+def measure(workdir: Path) -> dict[str, float | int | str]:
+    path = workdir / "bench.db"
+    log = EventLog.open(path)
+    log.append_batch(_setup_events())
+    single = _single_append_rate(log)
+    written, fill_s = _fill(log, TOTAL_EVENTS)
+    events = log.last_position()
+    log.close()
+    db_bytes = _db_bytes(path)
+
+    restart_s = _median_seconds(lambda: _restart(path))
+    log = EventLog.open(path)
+    replayed = _replay(log)
+    replay_s = _median_seconds(lambda: _replay(log))
+    log.close()
+    rebuild_start = time.perf_counter()
+    rebuild(path)
+    rebuild_s = time.perf_counter() - rebuild_start
+    return {
+        "append_single_per_s": round(single),
+        "append_batched_per_s": round(written / fill_s),
+        "batch_size": BATCH,
+        "raw_single_commit_floor_per_s": round(_raw_commit_floor(workdir / "raw.db")),
+        "events": events,
+        "replayed": replayed,
+        "replay_per_s": round(replayed / replay_s),
+        "replay_1m_s": round(replay_s * TOTAL_EVENTS / replayed, 3),
+        "restart_snapshot_s": round(restart_s, 4),
+        "rebuild_1m_s": round(rebuild_s * TOTAL_EVENTS / events, 2),
+        "db_bytes": db_bytes,
+        "sqlite": sqlite3.sqlite_version,
+        "python": sys.version.split()[0],
+        "cpus": os.cpu_count() or 0,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON object (the only output mode)")
+    parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="hermitcrab-bench-") as tmp:
+        print(json.dumps(measure(Path(tmp))))
+
+
+if __name__ == "__main__":
+    main()

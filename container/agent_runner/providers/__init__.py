@@ -1,0 +1,1 @@
+"""Agent backends behind one contract (see providers/base.py): `claude` and `echo`."""

@@ -1,0 +1,233 @@
+"""The append-only event log: one SQLite file, with the projection tables updated in the same transaction.
+
+Why one transaction per append: after any crash the log and the tables the host
+reads agree, because either both changed or neither did. The checkpoint (last
+applied position) commits with them, so the tables are themselves the snapshot
+a restart starts from: `open` applies only what lies after the checkpoint,
+which is nothing unless a migration reset it.
+
+Appends from many threads go through one writer connection behind a lock;
+reads use a connection per thread (WAL lets them run beside the writer).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from itertools import islice
+from pathlib import Path
+from types import TracebackType
+
+from events.clock import recorded_now
+from events.codec import EventDecodeError, RecordedEvent, encode, tag_of
+from events.connections import ReadConnections
+from events.projections import ProjectionError, apply
+from events.query import read_events, select_events
+from events.replay import apply_log
+from events.schema import connect, migrate
+from events.store import Store
+from events.types import Event
+
+__all__ = ["EventDecodeError", "EventLog", "ProjectionError", "RecordedEvent", "StaleVersionError"]
+
+_INSERT = "INSERT INTO events (stream, version, type, payload, recorded_at) VALUES (?, ?, ?, ?, ?)"
+_CHECKPOINT = "UPDATE projection_checkpoint SET position = last_insert_rowid() WHERE id = 1"
+_STREAM_VERSION = "SELECT MAX(version) FROM events WHERE stream = ?"
+_LAST_POSITION = "SELECT COALESCE(MAX(position), 0) FROM events"
+_STREAM_VERSIONS = "SELECT value, (SELECT MAX(version) FROM events WHERE stream = value) FROM json_each(?)"
+
+_Prepared = list[tuple[str, str, Event]]
+"""Events ready to store: (type tag, JSON payload, event)."""
+
+
+class StaleVersionError(Exception):
+    """An append expected a stream version that another writer has already moved past."""
+
+    def __init__(self, stream: str, expected: int, actual: int) -> None:
+        super().__init__(f"stream {stream!r} is at version {actual}, not the expected {expected}")
+        self.stream = stream
+        self.expected = expected
+        self.actual = actual
+
+
+def _prepare(stream: str, events: Sequence[Event]) -> _Prepared:
+    """Encode outside the writer lock; refuse an empty stream id before anything is stored."""
+    if not stream:
+        raise ValueError("an event stream id must not be empty")
+    return [(tag_of(event), encode(event), event) for event in events]
+
+
+def _stream_versions(db: sqlite3.Connection, streams: set[str]) -> dict[str, int]:
+    """Current versions of many streams in one statement: an index seek per stream (0 for a new one)."""
+    rows = db.execute(_STREAM_VERSIONS, (json.dumps(sorted(streams)),)).fetchall()
+    return {stream: version or 0 for stream, version in rows}
+
+
+class EventLog:
+    """The central DB: append events, read them back, and read the projections through `store`."""
+
+    def __init__(self, path: Path, writer: sqlite3.Connection) -> None:
+        self.path = path
+        self._writer = writer
+        self._lock = threading.Lock()
+        self._versions: dict[str, int] = {}
+        self._known_position = -1
+        self._readers = ReadConnections(path)
+        self.store = Store(self._readers)
+
+    @classmethod
+    def open(cls, path: Path | str) -> EventLog:
+        """Open (creating and migrating as needed) and bring the projections up to the log's end."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        writer = connect(path)
+        try:
+            migrate(writer)
+            writer.execute("BEGIN IMMEDIATE")
+            try:
+                apply_log(writer)
+                writer.execute("COMMIT")
+            except BaseException:
+                writer.execute("ROLLBACK")
+                raise
+        except BaseException:
+            writer.close()
+            raise
+        return cls(path, writer)
+
+    # -- writing --------------------------------------------------------------------------------
+
+    def append(self, stream: str, events: Sequence[Event], expected_version: int | None = None) -> int:
+        """Durably append events to one stream and apply them; returns the stream's new version.
+
+        With `expected_version`, refuses (StaleVersionError, nothing stored) unless
+        the stream is exactly at that version; 0 means "the stream must not exist yet".
+        """
+        versions = self._write([(stream, _prepare(stream, events))], expected_version)
+        return versions[stream]
+
+    def append_batch(self, items: Sequence[tuple[str, Sequence[Event]]]) -> None:
+        """Append to many streams in one durable transaction (no version expectations)."""
+        self._write([(stream, _prepare(stream, events)) for stream, events in items], None)
+
+    def _write(self, items: list[tuple[str, _Prepared]], expected_version: int | None) -> dict[str, int]:
+        """One durable transaction for all items; returns each stream's new version."""
+        with self._lock:
+            db = self._writer
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                versions = self._current_versions(db, {stream for stream, _ in items})
+                if expected_version is not None:
+                    stream = items[0][0]
+                    if versions[stream] != expected_version:
+                        raise StaleVersionError(stream, expected_version, versions[stream])
+                batches = []
+                for stream, prepared in items:
+                    batches.append((stream, versions[stream], prepared))
+                    versions[stream] += len(prepared)
+                written = self._store(db, batches)
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+            self._versions.update(versions)
+            self._known_position += written
+        return versions
+
+    def _current_versions(self, db: sqlite3.Connection, streams: set[str]) -> dict[str, int]:
+        """Stream versions inside the write transaction, from memory when no other writer appended since.
+
+        The cache is only trusted while the log's last position is the one this
+        writer left: any other process's append moves it, and the cache is dropped.
+        """
+        last: int = db.execute(_LAST_POSITION).fetchone()[0]
+        if last != self._known_position:
+            self._versions.clear()
+            self._known_position = last
+        missing = streams - self._versions.keys()
+        if missing:
+            self._versions.update(_stream_versions(db, missing))
+        return {stream: self._versions[stream] for stream in streams}
+
+    @staticmethod
+    def _store(db: sqlite3.Connection, batches: list[tuple[str, int, _Prepared]]) -> int:
+        """Insert rows, move the checkpoint and apply the projections (caller's transaction); returns the count."""
+        recorded_at = recorded_now()
+        rows = [
+            (stream, base + offset, tag, payload, recorded_at)
+            for stream, base, prepared in batches
+            for offset, (tag, payload, _) in enumerate(prepared, start=1)
+        ]
+        if not rows:
+            return 0
+        db.executemany(_INSERT, rows)
+        db.execute(_CHECKPOINT)
+        for stream, _, prepared in batches:
+            for tag, _, event in prepared:
+                apply(db, stream, tag, event, recorded_at)
+        return len(rows)
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def read(
+        self,
+        *,
+        after: int = 0,
+        stream: str | None = None,
+        stream_prefix: str | None = None,
+        types: Sequence[str] | None = None,
+        since: str | None = None,
+        limit: int | None = None,
+        session: str | None = None,
+        group: str | None = None,
+    ) -> Iterator[RecordedEvent]:
+        """Recorded events in log order, filtered; `since` is a UTC time in `YYYY-MM-DD HH:MM:SS[.ffffff]` form.
+
+        `session`/`group` also match events that name the session or group in their
+        payload (and, for a group, events of its sessions). Unknown types are skipped.
+        """
+        if limit is not None and limit <= 0:
+            return
+        connection = self._readers.get()
+        cursor = select_events(
+            connection,
+            after=after,
+            stream=stream,
+            stream_prefix=stream_prefix,
+            types=types,
+            since=since,
+            session=session,
+            group=group,
+        )
+        try:
+            events = read_events(connection, cursor)
+            yield from events if limit is None else islice(events, limit)
+        finally:
+            cursor.close()
+
+    def stream_version(self, stream: str) -> int:
+        """The version of a stream's last event (0 for a stream with none)."""
+        row = self._readers.get().execute(_STREAM_VERSION, (stream,)).fetchone()
+        return int(row[0] or 0)
+
+    def last_position(self) -> int:
+        """The position of the newest event (0 for an empty log)."""
+        return int(self._readers.get().execute(_LAST_POSITION).fetchone()[0])
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._readers.close()
+        with self._lock:
+            self._writer.close()
+
+    def __enter__(self) -> EventLog:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()

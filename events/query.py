@@ -1,0 +1,90 @@
+"""The SQL behind `EventLog.read` and `hermitcrab events`: filters over the events table.
+
+Filters that have an index use it (position is the rowid; stream and stream
+prefix use the unique (stream, version) index). The session and group filters
+look into payloads with `json_extract`, which scans: they serve people reading
+a timeline, not the host's hot path.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from events.codec import RecordedEvent, decode_known, decode_rows
+
+_COLUMNS = "position, stream, version, type, payload, recorded_at"
+_FAST_COLUMNS = "position, stream, version, payload, recorded_at"
+CHUNK = 500
+"""Rows per fetch on the read path: small enough to stay in CPU caches, large enough to amortize."""
+_PREFIX_END = "\U0010ffff"
+
+
+def _payload_field(name: str) -> str:
+    """A payload field, NULL for a payload that is not JSON (so a bad row cannot break the filter)."""
+    return f"json_extract(iif(json_valid(payload), payload, '{{}}'), '$.{name}')"
+
+
+def select_events(
+    conn: sqlite3.Connection,
+    *,
+    after: int = 0,
+    stream: str | None = None,
+    stream_prefix: str | None = None,
+    types: Sequence[str] | None = None,
+    since: str | None = None,
+    session: str | None = None,
+    group: str | None = None,
+) -> sqlite3.Cursor:
+    """A cursor over matching rows (without the type column: see `read_events`), in log order."""
+    clauses = ["position > ?"]
+    params: list[Any] = [after]
+    if stream is not None:
+        clauses.append("stream = ?")
+        params.append(stream)
+    if stream_prefix is not None:
+        clauses.append("stream >= ? AND stream < ?")
+        params += [stream_prefix, stream_prefix + _PREFIX_END]
+    if types is not None:
+        clauses.append(f"type IN ({', '.join('?' * len(types))})")
+        params += list(types)
+    if since is not None:
+        clauses.append("recorded_at >= ?")
+        params.append(since)
+    if session is not None:
+        clauses.append(f"(stream = ? OR {_payload_field('session_id')} = ?)")
+        params += [f"session:{session}", session]
+    if group is not None:
+        fields = ("group_id", "agent_group_id", "parent_group_id")
+        owners = " OR ".join(f"{_payload_field(name)} = ?" for name in fields)
+        clauses.append(
+            f"(stream = ? OR {owners} OR {_payload_field('session_id')}"
+            " IN (SELECT id FROM sessions WHERE agent_group_id = ?))"
+        )
+        params += [f"group:{group}", group, group, group, group]
+    sql = f"SELECT {_FAST_COLUMNS} FROM events WHERE {' AND '.join(clauses)} ORDER BY position"
+    return conn.execute(sql, params)
+
+
+def select_after(conn: sqlite3.Connection, after: int, limit: int) -> list[Any]:
+    """At most `limit` rows after a position: the chunks catch-up and replay apply."""
+    return conn.execute(
+        f"SELECT {_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?", (after, limit)
+    ).fetchall()
+
+
+def read_events(conn: sqlite3.Connection, cursor: sqlite3.Cursor) -> Iterator[RecordedEvent]:
+    """Decode a `select_events` cursor chunk by chunk; a chunk the fast path refuses is re-read row by row."""
+    while rows := cursor.fetchmany(CHUNK):
+        decoded = decode_known(rows)
+        if decoded is None:
+            positions = [row[0] for row in rows]
+            full = conn.execute(
+                f"SELECT {_COLUMNS} FROM events WHERE position IN (SELECT value FROM json_each(?)) ORDER BY position",
+                (json.dumps(positions),),
+            )
+            yield from decode_rows(full)
+        else:
+            yield from decoded

@@ -1,0 +1,253 @@
+"""The central database's schema: the events table and the projection tables, as versioned migrations.
+
+Each migration runs once, inside the transaction that records it in
+`migrations`, so a crash mid-migration leaves the previous version intact and
+two processes opening the same file never apply one twice. A later migration
+that changes what a projection holds clears the projection tables and sets the
+checkpoint back to 0; the catch-up that `EventLog.open` runs then re-derives
+them from the log.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlite_utils
+
+from events.clock import plain, recorded_now
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    apply: Callable[[sqlite_utils.Database], None]
+
+
+def _create_event_log(db: sqlite_utils.Database) -> None:
+    """The append-only log: position is the rowid, so reads after a position are index seeks."""
+    db.table("events").create(
+        {"position": int, "stream": str, "version": int, "type": str, "payload": str, "recorded_at": str},
+        pk="position",
+        not_null={"stream", "version", "type", "payload", "recorded_at"},
+    )
+    db.table("events").create_index(["stream", "version"], index_name="events_stream_version", unique=True)
+    for action in ("UPDATE", "DELETE"):
+        db.execute(
+            f"CREATE TRIGGER events_refuse_{action.lower()} BEFORE {action} ON events "
+            f"BEGIN SELECT RAISE(ABORT, 'the event log is append-only: {action} is refused'); END"
+        )
+    db.table("projection_checkpoint").create({"id": int, "position": int}, pk="id", not_null={"position"})
+    db.table("projection_checkpoint").insert({"id": 1, "position": 0})
+
+
+def _create_projections(db: sqlite_utils.Database) -> None:
+    """The reference's central tables (same columns) plus the small ones the host needs."""
+    db.table("agent_groups").create(
+        {
+            "id": str,
+            "name": str,
+            "folder": str,
+            "is_admin": int,
+            "agent_provider": str,
+            "container_config": str,
+            "created_at": str,
+            "initialized": int,
+            "init_steps": str,
+            "parent_group_id": str,
+        },
+        pk="id",
+        not_null={"name", "folder", "created_at", "initialized", "init_steps"},
+        defaults={"is_admin": 0, "initialized": 0, "init_steps": "[]"},
+    )
+    db.table("agent_groups").create_index(["folder"], index_name="agent_groups_folder", unique=True)
+    db.table("messaging_groups").create(
+        {
+            "id": str,
+            "channel_type": str,
+            "platform_id": str,
+            "name": str,
+            "is_group": int,
+            "admin_user_id": str,
+            "created_at": str,
+        },
+        pk="id",
+        not_null={"channel_type", "platform_id", "created_at"},
+        defaults={"is_group": 0},
+    )
+    db.table("messaging_groups").create_index(
+        ["channel_type", "platform_id"], index_name="messaging_groups_platform", unique=True
+    )
+    db.table("messaging_group_agents").create(
+        {
+            "id": str,
+            "messaging_group_id": str,
+            "agent_group_id": str,
+            "trigger_rules": str,
+            "response_scope": str,
+            "session_mode": str,
+            "priority": int,
+            "created_at": str,
+        },
+        pk="id",
+        not_null={"messaging_group_id", "agent_group_id", "created_at"},
+        defaults={"response_scope": "all", "session_mode": "shared", "priority": 0},
+    )
+    db.table("messaging_group_agents").create_index(
+        ["messaging_group_id", "agent_group_id"], index_name="messaging_group_agents_pair", unique=True
+    )
+    db.table("messaging_group_agents").create_index(["agent_group_id"], index_name="messaging_group_agents_group")
+    db.table("agent_destinations").create(
+        {
+            "agent_group_id": str,
+            "local_name": str,
+            "target_type": str,
+            "target_id": str,
+            "display_name": str,
+            "channel_type": str,
+            "platform_id": str,
+            "created_at": str,
+        },
+        pk=("agent_group_id", "local_name"),
+        not_null={"target_type", "created_at"},
+    )
+    db.table("agent_destinations").create_index(["target_type", "target_id"], index_name="agent_destinations_target")
+    db.table("sessions").create(
+        {
+            "id": str,
+            "agent_group_id": str,
+            "messaging_group_id": str,
+            "thread_id": str,
+            "agent_provider": str,
+            "status": str,
+            "container_status": str,
+            "last_active": str,
+            "created_at": str,
+            "container_id": str,
+            "session_mode": str,
+        },
+        pk="id",
+        not_null={"agent_group_id", "created_at"},
+        defaults={"status": "active", "container_status": "stopped", "session_mode": "shared"},
+    )
+    db.table("sessions").create_index(["agent_group_id"], index_name="sessions_agent_group")
+    db.table("sessions").create_index(["messaging_group_id", "thread_id"], index_name="sessions_lookup")
+    db.table("pending_questions").create(
+        {
+            "question_id": str,
+            "session_id": str,
+            "message_out_id": str,
+            "platform_id": str,
+            "channel_type": str,
+            "thread_id": str,
+            "created_at": str,
+        },
+        pk="question_id",
+        not_null={"session_id", "message_out_id", "created_at"},
+    )
+    db.table("pending_approvals").create(
+        {
+            "approval_id": str,
+            "session_id": str,
+            "request_id": str,
+            "action": str,
+            "payload": str,
+            "created_at": str,
+            "agent_group_id": str,
+            "channel_type": str,
+            "platform_id": str,
+            "platform_message_id": str,
+            "expires_at": str,
+            "status": str,
+        },
+        pk="approval_id",
+        not_null={"request_id", "action", "payload", "created_at", "status"},
+        defaults={"status": "pending"},
+    )
+    db.table("pending_approvals").create_index(["action", "status"], index_name="pending_approvals_action_status")
+    db.table("delivery_attempts").create(
+        {"session_id": str, "message_out_id": str, "attempts": int, "last_error": str, "final": int, "updated_at": str},
+        pk=("session_id", "message_out_id"),
+        not_null={"attempts", "final", "updated_at"},
+        defaults={"final": 0},
+    )
+    db.table("delivery_attempts").create_index(["message_out_id"], index_name="delivery_attempts_message")
+    db.table("tasks").create(
+        {
+            "task_id": str,
+            "session_id": str,
+            "status": str,
+            "process_after": str,
+            "recurrence": str,
+            "created_at": str,
+            "updated_at": str,
+        },
+        pk="task_id",
+        not_null={"session_id", "status", "created_at", "updated_at"},
+    )
+    db.table("tasks").create_index(["session_id"], index_name="tasks_session")
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "event-log", _create_event_log),
+    Migration(2, "projections", _create_projections),
+)
+LATEST_VERSION = MIGRATIONS[-1].version
+
+
+def connect(path: Path | str, *, read_only: bool = False) -> sqlite3.Connection:
+    """A connection with the log's settings: WAL, fsync on every commit, explicit transactions.
+
+    `synchronous=FULL` makes an acknowledged append survive power loss; WAL is
+    safe here because the central DB is host-local, never shared over a mount.
+    A read-only connection refuses writes and fails on a missing file instead
+    of creating an empty one.
+    """
+    target = f"{Path(path).resolve().as_uri()}?mode=ro" if read_only else str(path)
+    conn = sqlite3.connect(target, uri=read_only, isolation_level=None, check_same_thread=False, cached_statements=256)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    if not read_only:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")
+    return conn
+
+
+def applied_versions(conn: sqlite3.Connection) -> set[int]:
+    """The migration versions this file has recorded (none for a new file)."""
+    db = sqlite_utils.Database(conn)
+    if not db.table("migrations").exists():
+        return set()
+    return {row[0] for row in conn.execute("SELECT version FROM migrations")}
+
+
+def migrate(conn: sqlite3.Connection) -> list[int]:
+    """Apply every migration this file lacks, each exactly once; returns the versions applied."""
+    if applied_versions(conn) >= {m.version for m in MIGRATIONS}:
+        return []
+    db = sqlite_utils.Database(conn)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if not db.table("migrations").exists():
+            db.table("migrations").create(
+                {"version": int, "name": str, "applied_at": str}, pk="version", not_null={"name", "applied_at"}
+            )
+        done = applied_versions(conn)
+        applied = []
+        for migration in MIGRATIONS:
+            if migration.version in done:
+                continue
+            migration.apply(db)
+            db.table("migrations").insert(
+                {"version": migration.version, "name": migration.name, "applied_at": plain(recorded_now())}
+            )
+            applied.append(migration.version)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return applied

@@ -1,0 +1,204 @@
+"""The actor core against the real Docker engine and the real agent image."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+
+from actors import messages as m
+from actors.host import Host
+from events import types as ev
+from events.model import AdditionalMount, GroupConfig
+from tests.integration.host_support import (
+    containers_of,
+    create_group,
+    create_session,
+    creates_since,
+    host_settings,
+    remove_instance_containers,
+    running_count,
+    wait_for,
+)
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def make_host(tmp_path: Path, docker_client: docker.DockerClient, agent_image: str) -> Iterator[object]:
+    hosts: list[Host] = []
+
+    def start(**overrides: str) -> Host:
+        host = Host(host_settings(tmp_path, CONTAINER_IMAGE=agent_image, **overrides))
+        host.start()
+        hosts.append(host)
+        return host
+
+    yield start
+    for host in hosts:
+        settings = host.settings
+        host.stop()
+        remove_instance_containers(docker_client, settings)
+
+
+def session_state(host: Host, session_id: str) -> str:
+    assert host.log is not None
+    session = host.log.store.session(session_id)
+    assert session is not None
+    return session.container_status
+
+
+def is_up(host: Host, session_id: str) -> bool:
+    """Running or idle: the container is there either way (idle only means it has no work)."""
+    return session_state(host, session_id) in ("running", "idle")
+
+
+def test_100_concurrent_wakes_start_exactly_one_container(make_host, docker_client) -> None:  # type: ignore[no-untyped-def]
+    host: Host = make_host()
+    assert host.log is not None
+    session_id = create_session(host.log, create_group(host.log, "solo"))
+    since = time.time()
+    barrier = threading.Barrier(20)
+
+    def wake_five() -> None:
+        barrier.wait()
+        for _ in range(5):
+            host.wake(session_id, "test")
+
+    threads = [threading.Thread(target=wake_five) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wait_for(lambda: is_up(host, session_id), 30, "the container to run")
+    time.sleep(1.0)
+    assert creates_since(docker_client, host.settings, since, session_id) == 1
+    assert len(containers_of(docker_client, host.settings, session_id)) == 1
+
+
+def _exec(client: docker.DockerClient, container_id: str, script: str) -> tuple[int, str]:
+    result = client.containers.get(container_id).exec_run(["sh", "-c", script], user="")
+    return result.exit_code, result.output.decode()
+
+
+def test_mounts_seen_from_inside_real_containers(make_host, docker_client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    allowed = tmp_path / "shared-notes"
+    allowed.mkdir()
+    (allowed / "note.txt").write_text("hello")
+    secret = tmp_path / "shared-notes-ssh" / ".ssh"
+    secret.mkdir(parents=True)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    host: Host = make_host()
+    assert host.log is not None
+    host.settings.mount_allowlist.parent.mkdir(parents=True, exist_ok=True)
+    host.settings.mount_allowlist.write_text(
+        json.dumps(
+            {
+                "allowedRoots": [
+                    {"path": str(allowed), "allowReadWrite": False},
+                    {"path": str(secret.parent), "allowReadWrite": False},
+                ],
+                "blockedPatterns": [],
+                "nonMainReadOnly": True,
+            }
+        )
+    )
+    worker = create_group(host.log, "worker")
+    host.log.append(
+        f"group:{worker}",
+        [
+            ev.GroupConfigChanged(
+                group_id=worker,
+                config=GroupConfig(
+                    additional_mounts=[
+                        AdditionalMount(host_path=str(allowed), container_path="notes"),
+                        AdditionalMount(host_path=str(secret), container_path="keys"),
+                        AdditionalMount(host_path=str(outside), container_path="outside"),
+                    ]
+                ),
+            )
+        ],
+    )
+    admin = create_group(host.log, "main", is_admin=True)
+    worker_session = create_session(host.log, worker)
+    admin_session = create_session(host.log, admin)
+    host.wake(worker_session, "test")
+    host.wake(admin_session, "test")
+    wait_for(lambda: is_up(host, worker_session), 30, "worker container")
+    wait_for(lambda: is_up(host, admin_session), 30, "admin container")
+    store = host.log.store
+    worker_cid = store.session(worker_session).container_id  # type: ignore[union-attr]
+    admin_cid = store.session(admin_session).container_id  # type: ignore[union-attr]
+
+    code, output = _exec(docker_client, worker_cid, "id -u; touch /workspace/global/x 2>&1; echo rc=$?")
+    assert output.splitlines()[0] != "0"
+    assert "rc=0" not in output, "a non-admin group must not write the global memory"
+    code, output = _exec(docker_client, worker_cid, "cat /workspace/extra/notes/note.txt; ls /workspace/extra")
+    assert "hello" in output
+    assert "keys" not in output and "outside" not in output, output
+    code, _ = _exec(docker_client, worker_cid, "test -e /workspace/project")
+    assert code != 0, "only the admin group sees the project"
+
+    code, output = _exec(docker_client, admin_cid, "touch /workspace/project/x 2>&1; echo rc=$?")
+    assert "rc=0" not in output, "the admin sees the project read-only"
+    code, output = _exec(docker_client, admin_cid, "wc -c < /workspace/project/.env")
+    assert code == 0 and output.strip() == "0", "the admin sees an empty .env"
+    code, output = _exec(docker_client, admin_cid, "touch /workspace/global/admin-was-here; echo rc=$?")
+    assert "rc=0" in output
+
+
+def test_idle_tick_stops_an_idle_container_and_activity_resets_the_deadline(make_host) -> None:  # type: ignore[no-untyped-def]
+    host: Host = make_host(IDLE_TIMEOUT="2s")
+    assert host.log is not None and host.manager is not None
+    session_id = create_session(host.log, create_group(host.log, "sleepy"))
+    host.wake(session_id, "test")
+    wait_for(lambda: is_up(host, session_id), 30, "the container to run")
+    started = time.monotonic()
+    while time.monotonic() - started < 4.0:
+        host.manager.tell(m.SessionActivity(session_id))
+        time.sleep(0.3)
+    assert is_up(host, session_id), "activity must keep the container alive"
+    quiet_since = time.monotonic()
+    wait_for(lambda: session_state(host, session_id) == "stopped", 10, "the idle stop")
+    assert time.monotonic() - quiet_since >= 1.5
+    stops = [e.event for e in host.log.read(stream=f"session:{session_id}", types=["container.stopped"])]
+    assert [s.reason for s in stops] == ["idle timeout"]  # type: ignore[attr-defined]
+
+
+def test_a_container_that_exits_by_itself_is_noticed_within_two_seconds(make_host, docker_client) -> None:  # type: ignore[no-untyped-def]
+    host: Host = make_host(HERMITCRAB_TICK_INTERVAL="30s")
+    assert host.log is not None
+    session_id = create_session(host.log, create_group(host.log, "mortal"))
+    host.wake(session_id, "test")
+    wait_for(lambda: is_up(host, session_id), 30, "the container to run")
+    container_id = host.log.store.session(session_id).container_id  # type: ignore[union-attr]
+    docker_client.api.kill(container_id, signal="SIGKILL")
+    killed = time.monotonic()
+    wait_for(lambda: session_state(host, session_id) == "stopped", 5, "the exit to be recorded", every_s=0.01)
+    assert time.monotonic() - killed < 2.0
+    stops = [e.event for e in host.log.read(stream=f"session:{session_id}", types=["container.stopped"])]
+    assert len(stops) == 1 and stops[0].exit_code == 137  # type: ignore[attr-defined]
+
+
+def test_concurrency_limit_holds_and_every_wake_eventually_runs(make_host, docker_client) -> None:  # type: ignore[no-untyped-def]
+    host: Host = make_host(MAX_CONCURRENT_CONTAINERS="2", IDLE_TIMEOUT="1s")
+    assert host.log is not None
+    group = create_group(host.log, "crowd")
+    sessions = [create_session(host.log, group) for _ in range(5)]
+    for session_id in sessions:
+        host.wake(session_id, "test")
+    peak = 0
+    deadline = time.monotonic() + 90
+    spawned: set[str] = set()
+    while time.monotonic() < deadline and len(spawned) < 5:
+        peak = max(peak, running_count(docker_client, host.settings))
+        spawned = {e.stream.split(":", 1)[1] for e in host.log.read(types=["container.spawned"])}
+        time.sleep(0.05)
+    assert spawned == set(sessions)
+    assert 1 <= peak <= 2

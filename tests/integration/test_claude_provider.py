@@ -1,0 +1,321 @@
+"""The Claude provider end to end, without internet.
+
+The real claude-agent-sdk and its bundled Claude Code CLI drive the real agent
+runner (`python -m agent_runner`, run here as a host process), pointed by
+`ANTHROPIC_BASE_URL` at a local fake of the Anthropic Messages API that plays
+scripted model turns: a call of our `send_message` MCP tool, a call of Claude
+Code's own `Write` tool, then a final answer. The test checks what a user and
+the host would see: the rows in outbound.db, the file in the group folder, the
+stored continuation, and a second runner resuming the same conversation.
+
+Claude Code refuses `bypassPermissions` as root, so when the tests run as root
+the runner runs as an unprivileged user (uid 1000 by default, as in the image),
+with its own HOME, through an interpreter that user can execute.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fakes.anthropic_server import (
+    ErrorReply,
+    FakeAnthropicServer,
+    Reply,
+    message_texts,
+    text_reply,
+    tool_reply,
+)
+from tests.unit.runner_support import MAIN_CHAT, acks, add_message, chat, create_inbound, outbound_rows, set_destinations, set_routing
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+RUNNER_UID = int(os.environ.get("HERMITCRAB_TEST_AGENT_UID", "1000"))
+REPLY_TIMEOUT_S = 90.0
+
+
+@dataclass(frozen=True)
+class Account:
+    uid: int
+    gid: int
+
+
+def runner_account() -> Account | None:
+    """Who runs the runner: None means "as this process" (already not root)."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        entry = pwd.getpwuid(RUNNER_UID)
+    except KeyError:
+        return Account(RUNNER_UID, RUNNER_UID)
+    return Account(entry.pw_uid, entry.pw_gid)
+
+
+def as_account(account: Account | None) -> dict[str, Any]:
+    return {} if account is None else {"user": account.uid, "group": account.gid, "extra_groups": []}
+
+
+def python_path() -> str:
+    return os.pathsep.join([str(REPO / "container"), sysconfig.get_paths()["purelib"]])
+
+
+def interpreter(account: Account | None) -> str:
+    """An interpreter of this Python version that `account` can execute and import the SDK with."""
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    candidates = [sys.executable, f"/usr/bin/python{version}", f"/usr/local/bin/python{version}"]
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": python_path(), "HOME": "/tmp"}
+    for candidate in dict.fromkeys(candidates):
+        if not os.path.exists(candidate):
+            continue
+        probe = subprocess.run(
+            [candidate, "-c", "import claude_agent_sdk, agent_runner"],
+            env=env,
+            capture_output=True,
+            timeout=60,
+            check=False,
+            **as_account(account),
+        )
+        if probe.returncode == 0:
+            return candidate
+    pytest.fail(
+        f"no Python {version} that uid {account.uid if account else os.geteuid()} can run and import "
+        f"claude_agent_sdk with (tried {candidates}); run the tests as a normal user or install python{version}"
+    )
+
+
+@dataclass
+class Workspace:
+    root: Path
+    account: Account | None
+
+    @property
+    def agent(self) -> Path:
+        return self.root / "agent"
+
+
+@pytest.fixture
+def workspace() -> Iterator[Workspace]:
+    """A session folder the runner's user can write (pytest's tmp_path is private to root)."""
+    account = runner_account()
+    root = Path(tempfile.mkdtemp(prefix="hermitcrab-claude-e2e-"))
+    for sub in ("agent", "home", "outbox"):
+        (root / sub).mkdir()
+    create_inbound(root / "inbound.db")
+    set_destinations(root, [("main", "Main chat", "channel", *MAIN_CHAT, None)])
+    set_routing(root, *MAIN_CHAT)
+    os.chmod(root, 0o755)
+    if account is not None:
+        for path in [root, *root.iterdir()]:
+            os.chown(path, account.uid, account.gid)
+    yield Workspace(root, account)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+class Runner:
+    def __init__(self, ws: Workspace, base_url: str, log_name: str) -> None:
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(ws.root / "home"),
+            "PYTHONPATH": python_path(),
+            "AGENT_PROVIDER": "claude",
+            "HERMITCRAB_WORKSPACE": str(ws.root),
+            "HERMITCRAB_ADMIN_USER_ID": "user-admin",
+            "HERMITCRAB_ASSISTANT_NAME": "Crab",
+            "HERMITCRAB_IS_ADMIN": "1",
+            "TZ": "Pacific/Auckland",
+            "ANTHROPIC_BASE_URL": base_url,
+            "ANTHROPIC_API_KEY": "capability-token-for-this-container",
+        }
+        self.log_path = ws.root / log_name
+        self._log = self.log_path.open("w")
+        self.process = subprocess.Popen(
+            [interpreter(ws.account), "-m", "agent_runner"],
+            env=env,
+            cwd=ws.root,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            **as_account(ws.account),
+        )
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> tuple[int, float]:
+        started = time.monotonic()
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+        return self.process.returncode, time.monotonic() - started
+
+
+def wait_until(runner: Runner, predicate: Any, what: str) -> Any:
+    deadline = time.monotonic() + REPLY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        if runner.process.poll() is not None:
+            break
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}; runner log:\n{runner.log()[-6000:]}")
+
+
+def chat_texts(ws: Workspace) -> list[str]:
+    return [str(r["body"].get("text")) for r in outbound_rows(ws.root) if r["kind"] == "chat"]
+
+
+def tool_use_names(body: dict[str, Any]) -> dict[str, str]:
+    """tool_use id -> tool name, over the assistant turns the request replays."""
+    names: dict[str, str] = {}
+    for message in body.get("messages", []):
+        if message.get("role") == "assistant" and isinstance(message.get("content"), list):
+            names.update({b["id"]: b["name"] for b in message["content"] if b.get("type") == "tool_use"})
+    return names
+
+
+def last_tool_result(body: dict[str, Any]) -> tuple[str, str] | None:
+    """(tool name, result text) when the request ends with a tool result."""
+    last = (body.get("messages") or [{}])[-1]
+    content = last.get("content")
+    if last.get("role") != "user" or not isinstance(content, list):
+        return None
+    results = [b for b in content if b.get("type") == "tool_result"]
+    if not results:
+        return None
+    block = results[-1]
+    text = block.get("content")
+    if isinstance(text, list):
+        text = "".join(str(part.get("text", "")) for part in text)
+    return tool_use_names(body).get(block.get("tool_use_id", ""), "?"), str(text)
+
+
+def scripted_agent(note_path: Path) -> Any:
+    def respond(body: dict[str, Any]) -> Reply | ErrorReply:
+        after_tool = last_tool_result(body)
+        if after_tool is not None:
+            tool, _ = after_tool
+            if tool == "mcp__hermitcrab__send_message":
+                return tool_reply("Write", {"file_path": str(note_path), "content": "- buy milk\n"})
+            if tool == "Write":
+                return text_reply("Saved your note to notes/todo.md.")
+            return text_reply(f"unexpected tool {tool}")
+        latest = message_texts(body)[-1] if message_texts(body) else ""
+        if "save a note" in latest:
+            return tool_reply("mcp__hermitcrab__send_message", {"text": "On it, saving your note."})
+        if "What did you save" in latest:
+            remembered = any("save a note" in text for text in message_texts(body)[:-1])
+            return text_reply("You asked me to save a note: buy milk." if remembered else "I do not remember.")
+        return text_reply("ok")
+
+    return respond
+
+
+def stored_continuation(ws: Workspace) -> str | None:
+    conn = sqlite3.connect(f"file:{ws.root / 'outbound.db'}?mode=ro", uri=True)
+    try:
+        row = conn.execute("SELECT value FROM session_state WHERE key = 'continuation:claude'").fetchone()
+    finally:
+        conn.close()
+    return str(row[0]) if row else None
+
+
+def test_claude_runs_tools_answers_and_resumes(workspace: Workspace) -> None:
+    note = workspace.agent / "notes" / "todo.md"
+    with FakeAnthropicServer(scripted_agent(note)) as fake:
+        add_message(workspace.root, "m1", chat("Please save a note: buy milk"))
+        first = Runner(workspace, fake.url, "runner-1.log")
+        try:
+            wait_until(first, lambda: acks(workspace.root).get("m1") == "completed", "the first message to complete")
+        finally:
+            code, stop_seconds = first.stop()
+
+        assert chat_texts(workspace) == ["On it, saving your note.", "Saved your note to notes/todo.md."]
+        rows = outbound_rows(workspace.root)
+        assert all(r["seq"] % 2 == 1 for r in rows)
+        assert all((r["channel_type"], r["platform_id"]) == MAIN_CHAT for r in rows)
+        assert rows[-1]["in_reply_to"] == "m1"
+        assert note.read_text() == "- buy milk\n"
+        if workspace.account is not None:
+            assert note.stat().st_uid == workspace.account.uid
+        continuation = stored_continuation(workspace)
+        assert continuation and len(continuation) == 36
+        assert (code, stop_seconds < 5) == (0, True), first.log()[-3000:]
+
+        requests = fake.message_requests()
+        tool_names = {t["name"] for t in requests[0].body.get("tools", [])}
+        assert {"mcp__hermitcrab__send_message", "mcp__hermitcrab__schedule_task", "Write"} <= tool_names
+        assert "AskUserQuestion" not in tool_names and "CronCreate" not in tool_names
+        assert requests[0].headers.get("x-api-key") == "capability-token-for-this-container"
+        system = json.dumps(requests[0].body.get("system"))
+        assert "How your replies are delivered" in system and "`main`" in system
+        tool_result = last_tool_result(requests[1].body)
+        assert tool_result is not None and tool_result[1].startswith("Message sent to the current conversation (id: ")
+        first_count = len(requests)
+
+        add_message(workspace.root, "m2", chat("What did you save?"))
+        second = Runner(workspace, fake.url, "runner-2.log")
+        try:
+            wait_until(second, lambda: acks(workspace.root).get("m2") == "completed", "the resumed answer")
+        finally:
+            second.stop()
+        assert chat_texts(workspace)[-1] == "You asked me to save a note: buy milk."
+        assert "resuming" in second.log()
+        resumed = fake.message_requests()[first_count]
+        assert any("Please save a note" in text for text in message_texts(resumed.body))
+        assert stored_continuation(workspace)
+
+
+def test_refused_credentials_get_a_helpful_reply(workspace: Workspace) -> None:
+    with FakeAnthropicServer(lambda body: ErrorReply(401, "authentication_error", "invalid x-api-key")) as fake:
+        add_message(workspace.root, "m1", chat("hello?"))
+        runner = Runner(workspace, fake.url, "runner.log")
+        try:
+            started = time.monotonic()
+            wait_until(runner, lambda: acks(workspace.root).get("m1") == "completed", "the credentials reply")
+            assert time.monotonic() - started < 30
+        finally:
+            runner.stop()
+    [reply] = chat_texts(workspace)
+    assert "ANTHROPIC_API_KEY" in reply and "hermitcrab doctor" in reply
+
+
+def test_an_unknown_stored_conversation_is_replaced(workspace: Workspace) -> None:
+    conn = sqlite3.connect(workspace.root / "outbound.db")
+    with conn:
+        conn.executescript(
+            "CREATE TABLE session_state (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at TEXT NOT NULL);"
+            "INSERT INTO session_state VALUES ('continuation:claude', '0b7e7d8e-1111-4222-8333-944444444444', '');"
+        )
+    conn.close()
+    if workspace.account is not None:
+        os.chown(workspace.root / "outbound.db", workspace.account.uid, workspace.account.gid)
+    with FakeAnthropicServer(lambda body: text_reply("Fresh start, hello!")) as fake:
+        add_message(workspace.root, "m1", chat("hi again"))
+        runner = Runner(workspace, fake.url, "runner.log")
+        try:
+            wait_until(runner, lambda: acks(workspace.root).get("m1") == "completed", "the answer after a stale id")
+        finally:
+            runner.stop()
+    assert chat_texts(workspace) == ["Fresh start, hello!"]
+    assert stored_continuation(workspace) not in (None, "0b7e7d8e-1111-4222-8333-944444444444")
