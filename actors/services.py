@@ -8,9 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import docker
 from events.log import EventLog
+from events.model import AgentGroup, Session
+
+
+class ContainerCredentials(Protocol):
+    """Hands a container what it needs to reach the model API without ever holding the real secret."""
+
+    def env_for(self, session: Session, group: AgentGroup) -> dict[str, str]: ...
+
 
 from actors.docker_runtime import new_client
 from config.settings import Settings
@@ -21,3 +30,4 @@ class HostServices:
     settings: Settings
     log: EventLog
     docker_client_factory: Callable[[], docker.DockerClient] = new_client
+    credentials: ContainerCredentials | None = None

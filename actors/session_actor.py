@@ -181,7 +181,11 @@ class SessionActor(pykka.ThreadingActor):
                 folder, messaging_group.channel_type, messaging_group.platform_id, session.thread_id
             )
         sessiondb.remove_heartbeat(folder)
-        spec = build_container_spec(self._settings, group, session, messaging_group, session_dir=folder)
+        credentials = self._services.credentials
+        extra_env = credentials.env_for(session, group) if credentials is not None else None
+        spec = build_container_spec(
+            self._settings, group, session, messaging_group, session_dir=folder, extra_env=extra_env
+        )
         self._status = "starting"
         self._record(ev.ContainerStarting(session_id=self._session_id, container_name=spec.name))
         result = self._docker().start(spec.create_kwargs())

@@ -64,9 +64,10 @@ def _setup_events() -> list[tuple[str, list[ev.Event]]]:
 
 
 def _session_events(n: int) -> Iterator[tuple[str, list[ev.Event]]]:
-    """A realistic mix: routed and delivered messages, containers going idle and busy, some failures."""
+    """A realistic mix in turns of ten events per session: routed and delivered messages,
+    containers going idle and busy, a wake request and a failed delivery."""
     for i in range(n):
-        sid = f"s{i % SESSIONS}"
+        sid = f"s{(i // 10) % SESSIONS}"
         kind = i % 10
         event: ev.Event
         if kind < 4:

@@ -59,6 +59,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     container_network: str
     log_format: str
     log_level: str
+    anthropic_upstream: str = "https://api.anthropic.com"
+    proxy_port: int = 0
     anthropic_api_key: str | None = None
     claude_oauth_token: str | None = None
 
@@ -138,6 +140,20 @@ def _choice(options: tuple[str, ...]) -> Callable[[str], str]:
 def _memory(text: str) -> str:
     value = text.strip().lower()
     if not _MEMORY.match(value):
+        raise ValueError
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text.strip())
+    if not 0 <= value <= 65535:
+        raise ValueError
+    return value
+
+
+def _http_url(text: str) -> str:
+    value = text.strip().rstrip("/")
+    if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
         raise ValueError
     return value
 
@@ -238,6 +254,15 @@ def load_settings(
             _choice(("debug", "info", "warning", "error")),
             "info",
             "debug, info, warning or error",
+        ),
+        anthropic_upstream=read.get(
+            "HERMITCRAB_ANTHROPIC_UPSTREAM",
+            _http_url,
+            "https://api.anthropic.com",
+            "an http(s) URL like https://api.anthropic.com (where the credential proxy sends model requests)",
+        ),
+        proxy_port=read.get(
+            "HERMITCRAB_PROXY_PORT", _port, 0, "a port number 0-65535 (0: pick a free port once and keep it)"
         ),
         anthropic_api_key=read.raw("ANTHROPIC_API_KEY") or None,
         claude_oauth_token=read.raw("CLAUDE_CODE_OAUTH_TOKEN") or None,

@@ -16,7 +16,6 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from itertools import islice
 from pathlib import Path
 from types import TracebackType
 
@@ -24,7 +23,7 @@ from events.clock import recorded_now
 from events.codec import EventDecodeError, RecordedEvent, encode, tag_of
 from events.connections import ReadConnections
 from events.projections import ProjectionError, apply
-from events.query import read_events, select_events
+from events.query import read_events
 from events.replay import apply_log
 from events.schema import connect, migrate
 from events.store import Store
@@ -189,24 +188,17 @@ class EventLog:
         `session`/`group` also match events that name the session or group in their
         payload (and, for a group, events of its sessions). Unknown types are skipped.
         """
-        if limit is not None and limit <= 0:
-            return
-        connection = self._readers.get()
-        cursor = select_events(
-            connection,
+        return read_events(
+            self._readers.get(),
             after=after,
             stream=stream,
             stream_prefix=stream_prefix,
             types=types,
             since=since,
+            limit=limit,
             session=session,
             group=group,
         )
-        try:
-            events = read_events(connection, cursor)
-            yield from events if limit is None else islice(events, limit)
-        finally:
-            cursor.close()
 
     def stream_version(self, stream: str) -> int:
         """The version of a stream's last event (0 for a stream with none)."""

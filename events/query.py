@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator, Sequence
+from itertools import islice
 from typing import Any
 
 from events.codec import RecordedEvent, decode_known, decode_rows
@@ -75,16 +76,50 @@ def select_after(conn: sqlite3.Connection, after: int, limit: int) -> list[Any]:
     ).fetchall()
 
 
-def read_events(conn: sqlite3.Connection, cursor: sqlite3.Cursor) -> Iterator[RecordedEvent]:
-    """Decode a `select_events` cursor chunk by chunk; a chunk the fast path refuses is re-read row by row."""
+def _decode(conn: sqlite3.Connection, cursor: sqlite3.Cursor) -> Iterator[RecordedEvent]:
+    """Decode chunk by chunk; a chunk the fast path refuses is re-read and decoded row by row."""
     while rows := cursor.fetchmany(CHUNK):
         decoded = decode_known(rows)
         if decoded is None:
-            positions = [row[0] for row in rows]
-            full = conn.execute(
-                f"SELECT {_COLUMNS} FROM events WHERE position IN (SELECT value FROM json_each(?)) ORDER BY position",
-                (json.dumps(positions),),
+            positions = json.dumps([row[0] for row in rows])
+            yield from decode_rows(
+                conn.execute(
+                    f"SELECT {_COLUMNS} FROM events WHERE position IN (SELECT value FROM json_each(?))"
+                    " ORDER BY position",
+                    (positions,),
+                )
             )
-            yield from decode_rows(full)
         else:
             yield from decoded
+
+
+def read_events(
+    conn: sqlite3.Connection,
+    *,
+    after: int = 0,
+    stream: str | None = None,
+    stream_prefix: str | None = None,
+    types: Sequence[str] | None = None,
+    since: str | None = None,
+    limit: int | None = None,
+    session: str | None = None,
+    group: str | None = None,
+) -> Iterator[RecordedEvent]:
+    """Matching events in log order, at most `limit` of them; unknown types are skipped with a warning."""
+    if limit is not None and limit <= 0:
+        return
+    cursor = select_events(
+        conn,
+        after=after,
+        stream=stream,
+        stream_prefix=stream_prefix,
+        types=types,
+        since=since,
+        session=session,
+        group=group,
+    )
+    try:
+        events = _decode(conn, cursor)
+        yield from events if limit is None else islice(events, limit)
+    finally:
+        cursor.close()

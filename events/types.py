@@ -278,6 +278,21 @@ class TaskResumed(Event, tag="task.resumed", frozen=True):
     session_id: str
 
 
+# -- model usage -------------------------------------------------------------------------------
+
+
+class UsageRecorded(Event, tag="usage.recorded", frozen=True):
+    """The tokens one model API response reported, as counted by the host's credential proxy."""
+
+    agent_group_id: str
+    session_id: str
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int = 0
+    cache_creation_tokens: int = 0
+    model: str = ""
+
+
 ALL_EVENT_TYPES: tuple[type[Event], ...] = (
     GroupCreated,
     GroupInitialized,
@@ -313,6 +328,7 @@ ALL_EVENT_TYPES: tuple[type[Event], ...] = (
     TaskCancelled,
     TaskPaused,
     TaskResumed,
+    UsageRecorded,
 )
 
 

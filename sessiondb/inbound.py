@@ -12,12 +12,20 @@ from datetime import datetime
 from pathlib import Path
 
 from sessiondb.attachments import plan_attachments, saved_attachments
-from sessiondb.clock import to_db_time, utc_now, utc_now_text
+from sessiondb.clock import db_time_after, to_db_time, utc_now, utc_now_text
 from sessiondb.connection import inbound_writer
 from sessiondb.errors import InvalidInput, ProtocolViolation
 from sessiondb.models import DestinationRow, InboundMessage
 from sessiondb.paths import inbox_dir, outbox_dir
 from sessiondb.seq import next_even_seq, outbound_max_seq
+
+# A new pending row; the one statement that adds to messages_in.
+INSERT_PENDING = (
+    "INSERT INTO messages_in (id, seq, kind, timestamp, status, process_after, recurrence, tries,"
+    " platform_id, channel_type, thread_id, content, on_wake)"
+    " VALUES (:id, :seq, :kind, :timestamp, 'pending', :process_after, :recurrence, 0,"
+    " :platform_id, :channel_type, :thread_id, :content, :on_wake)"
+)
 
 
 def _ensure_real_dir(path: Path) -> None:
@@ -67,22 +75,20 @@ def insert_message(session: Path, message: InboundMessage) -> int:
                 raise _AlreadyStored(int(row[0]))
             seq = next_even_seq(conn, out_max)
             conn.execute(
-                "INSERT INTO messages_in (id, seq, kind, timestamp, status, process_after, recurrence, tries,"
-                " platform_id, channel_type, thread_id, content, on_wake)"
-                " VALUES (?, ?, ?, ?, 'pending', ?, ?, 0, ?, ?, ?, ?, ?)",
-                (
-                    message.id,
-                    seq,
-                    message.kind,
-                    timestamp,
-                    process_after,
-                    message.recurrence,
-                    message.platform_id,
-                    message.channel_type,
-                    message.thread_id,
-                    message.content if rewritten is None else rewritten,
-                    int(message.on_wake),
-                ),
+                INSERT_PENDING,
+                {
+                    "id": message.id,
+                    "seq": seq,
+                    "kind": message.kind,
+                    "timestamp": timestamp,
+                    "process_after": process_after,
+                    "recurrence": message.recurrence,
+                    "platform_id": message.platform_id,
+                    "channel_type": message.channel_type,
+                    "thread_id": message.thread_id,
+                    "content": message.content if rewritten is None else rewritten,
+                    "on_wake": int(message.on_wake),
+                },
             )
     except _AlreadyStored as stored:
         return stored.seq
@@ -162,11 +168,20 @@ def pause_task(session: Path, task_id: str, *, now: datetime | None = None) -> b
 
 
 def resume_task(session: Path, task_id: str, *, now: datetime | None = None) -> bool:
-    """Release a paused task. Returns whether it was paused."""
-    return _change_task(
-        session,
-        "UPDATE messages_in SET status = 'pending', status_changed = :now"
-        " WHERE id = :id AND kind = 'task' AND status = 'paused'",
-        task_id,
-        now,
-    )
+    """Release a paused task. Returns whether it was paused.
+
+    Like a retry, it is not due before the next whole second, so a container's
+    claim can never share the second of this host change (see lifecycle.py).
+    """
+    moment = now or utc_now()
+    with inbound_writer(session) as conn:
+        return (
+            conn.execute(
+                "UPDATE messages_in SET status = 'pending', status_changed = :now,"
+                " process_after = CASE WHEN process_after IS NOT NULL AND datetime(process_after) >= :next"
+                " THEN process_after ELSE :next END"
+                " WHERE id = :id AND kind = 'task' AND status = 'paused'",
+                {"id": task_id, "now": to_db_time(moment), "next": db_time_after(moment, 0)},
+            ).rowcount
+            > 0
+        )

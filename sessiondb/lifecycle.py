@@ -5,13 +5,15 @@ outbound.db's processing_ack (one row per message, its latest status). The host
 copies those statuses into messages_in.status; it alone decides a retry (back to
 'pending' after a delay) or gives up ('failed' after too many tries).
 
-Retries make an ack go stale: after a reset, outbound.db may still hold the dead
-container's 'processing' ack, and the host cannot delete it. So an ack only
-counts when it is newer than the host's last change of the row
+Retries make a claim go stale: after a reset, outbound.db may still hold the dead
+container's 'processing' ack, and the host cannot delete it. So a 'processing'
+ack only counts when it is newer than the host's last change of the row
 (messages_in.status_changed, NULL until the host changes anything). At an
-equal second a host change (pending, paused) wins, because a reset schedules
-the retry at least one whole second later, so no fresh claim can share its
-second; between acks, equal seconds are normal (claim and completion are ms apart).
+equal second a host change (pending, paused) wins: every host change that makes
+a row pending again (retry, resume) also holds it until a later whole second, so
+no fresh claim can share that second; between acks, equal seconds are normal
+(claim and completion are ms apart). A finished ack ('completed', 'failed')
+always counts, whatever its time: the work was done.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pathlib import Path
 from sessiondb.clock import db_time_after, parse_db_time, parse_db_time_or_none, to_db_time, utc_now, utc_now_text
 from sessiondb.connection import has_table, inbound_writer, outbound_reader, session_view
 from sessiondb.errors import UnknownMessage
+from sessiondb.inbound import INSERT_PENDING
 from sessiondb.models import Claim, Occurrence, RecurringTask, RetryOutcome
 from sessiondb.schema import ACK_STATUSES
 from sessiondb.seq import next_even_seq, outbound_max_seq
@@ -33,12 +36,17 @@ _OPEN = "('pending', 'processing', 'paused')"
 _UNKNOWN_TIME = datetime.fromtimestamp(0, UTC)
 
 
-def ack_is_current(ack_time: str, row_status: str, row_changed: str) -> str:
-    """SQL: does an ack at `ack_time` postdate the host's last change of the row? (see module doc)"""
+def ack_is_current(ack_status: str, ack_time: str, row_status: str, row_changed: str) -> str:
+    """SQL: does this ack still speak for the row? (see module doc)"""
     return (
-        f"({row_changed} IS NULL OR datetime({ack_time}) > datetime({row_changed})"
+        f"({ack_status} IN ('completed', 'failed') OR {row_changed} IS NULL"
+        f" OR datetime({ack_time}) > datetime({row_changed})"
         f" OR (datetime({ack_time}) = datetime({row_changed}) AND {row_status} NOT IN ('pending', 'paused')))"
     )
+
+
+# The rule for an ack `a` against its row `m`, as the queries below join them.
+_ACK_CURRENT = ack_is_current("a.status", "a.status_changed", "m.status", "m.status_changed")
 
 
 def _now_text(now: datetime | None) -> str:
@@ -49,7 +57,7 @@ def sync_processing_acks(session: Path, *, now: datetime | None = None) -> int:
     """Bring messages_in.status in line with the container's acks; returns the number of rows changed.
 
     - A current ack's status (and time) is copied in. Finished rows are never
-      reopened, and acks older than a host reset are ignored.
+      reopened, and a stale claim (a 'processing' ack from before a retry) is ignored.
     - A row the host saw as 'processing' whose ack has vanished was released
       by the container (a fresh one drops its predecessor's claims, a running
       one lets go of work it will take again): it is 'pending' once more, with
@@ -63,7 +71,7 @@ def sync_processing_acks(session: Path, *, now: datetime | None = None) -> int:
             f"SELECT a.message_id, a.status, a.status_changed FROM {view.messages_in} AS m"
             f" JOIN {view.acks} AS a ON a.message_id = m.id"
             f" WHERE m.status IN {_OPEN} AND a.status IN ({statuses})"
-            f" AND m.status IS NOT a.status AND {ack_is_current('a.status_changed', 'm.status', 'm.status_changed')}"
+            f" AND m.status IS NOT a.status AND {_ACK_CURRENT}"
         ).fetchall()
         released = view.conn.execute(
             f"SELECT m.id, m.status_changed FROM {view.messages_in} AS m WHERE m.status = 'processing'"
@@ -82,7 +90,7 @@ def sync_processing_acks(session: Path, *, now: datetime | None = None) -> int:
             updated += conn.execute(
                 "UPDATE messages_in SET status = :status, status_changed = :t"
                 " WHERE id = :id AND status NOT IN ('completed', 'failed') AND status IS NOT :status"
-                f" AND {ack_is_current(':t', 'status', 'status_changed')}",
+                f" AND {ack_is_current(':status', ':t', 'status', 'status_changed')}",
                 row,
             ).rowcount
         for message_id, changed in released:
@@ -107,7 +115,7 @@ def count_due(session: Path, *, now: datetime | None = None) -> int:
                 f"SELECT COUNT(*) FROM {view.messages_in} AS m WHERE m.status = 'pending' AND ifnull(m.on_wake, 0) = 0"
                 " AND (m.process_after IS NULL OR ifnull(datetime(m.process_after), '') <= :now)"
                 f" AND NOT EXISTS (SELECT 1 FROM {view.acks} AS a WHERE a.message_id = m.id"
-                f" AND {ack_is_current('a.status_changed', 'm.status', 'm.status_changed')})",
+                f" AND {_ACK_CURRENT})",
                 {"now": _now_text(now)},
             ).fetchone()[0]
         )
@@ -125,7 +133,7 @@ def claimed_messages(session: Path) -> list[Claim]:
             "SELECT m.id, m.seq, m.kind, m.tries, a.status_changed"
             f" FROM {view.messages_in} AS m JOIN {view.acks} AS a ON a.message_id = m.id"
             f" WHERE m.status IN {_OPEN} AND a.status = 'processing'"
-            f" AND {ack_is_current('a.status_changed', 'm.status', 'm.status_changed')}"
+            f" AND {_ACK_CURRENT}"
             " ORDER BY m.seq"
         ).fetchall()
     return [
@@ -169,9 +177,9 @@ def reset_for_retry(
     with inbound_writer(session) as conn:
         row = conn.execute(
             "SELECT status, tries, status_changed, process_after,"
-            f" :ack_time IS NOT NULL AND {ack_is_current(':ack_time', 'status', 'status_changed')}"
+            f" :ack_time IS NOT NULL AND {ack_is_current(':ack_status', ':ack_time', 'status', 'status_changed')}"
             " FROM messages_in WHERE id = :id",
-            {"id": message_id, "ack_time": ack_time},
+            {"id": message_id, "ack_status": ack_status, "ack_time": ack_time},
         ).fetchone()
         if row is None:
             raise UnknownMessage(f"no message {message_id!r} in {session}")
@@ -254,21 +262,20 @@ def schedule_next_recurrence(
         seq = next_even_seq(conn, out_max)
         occurrence_id = new_id or f"{kind}-{uuid.uuid4().hex}"
         conn.execute(
-            "INSERT INTO messages_in (id, seq, kind, timestamp, status, process_after, recurrence, tries,"
-            " platform_id, channel_type, thread_id, content, on_wake)"
-            " VALUES (?, ?, ?, ?, 'pending', ?, ?, 0, ?, ?, ?, ?, 0)",
-            (
-                occurrence_id,
-                seq,
-                kind,
-                to_db_time(now or utc_now()),
-                process_after,
-                recurrence,
-                platform_id,
-                channel_type,
-                thread_id,
-                content,
-            ),
+            INSERT_PENDING,
+            {
+                "id": occurrence_id,
+                "seq": seq,
+                "kind": kind,
+                "timestamp": to_db_time(now or utc_now()),
+                "process_after": process_after,
+                "recurrence": recurrence,
+                "platform_id": platform_id,
+                "channel_type": channel_type,
+                "thread_id": thread_id,
+                "content": content,
+                "on_wake": 0,
+            },
         )
         conn.execute("UPDATE messages_in SET recurrence = NULL WHERE id = ?", (message_id,))
     return Occurrence(message_id=occurrence_id, seq=seq, process_after=parse_db_time(process_after))

@@ -27,6 +27,10 @@ app.add_typer(cli_migrate.app, name="migrate")
 from tools import cli_image  # noqa: E402
 
 app.add_typer(cli_image.app, name="image")
+from tools import cli_events  # noqa: E402
+
+app.command("events")(cli_events.events_command)
+app.add_typer(cli_events.audit_app, name="audit")
 # --- command registry (end) ---
 
 

@@ -211,7 +211,12 @@ class PollLoop:
             self.signal.notify()
 
         instructions = system_prompt_addendum(self.db.destinations())
-        query = self.provider.start(QueryInput(prompt, batch.token, self.continuation, instructions), sink)
+        try:
+            query = self.provider.start(QueryInput(prompt, batch.token, self.continuation, instructions), sink)
+        except Exception as exc:
+            log.exception("the provider could not start a query")
+            self._finish(Finished(error=f"the agent could not start: {exc}"))
+            return
         self.queries_started += 1
         self._initialized = False
         log.info("query started for %d message(s)", len(messages))

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from agent_runner.db import SessionDb
 
 from tests.fakes.anthropic_server import (
     ErrorReply,
@@ -41,13 +42,23 @@ from tests.fakes.anthropic_server import (
     text_reply,
     tool_reply,
 )
-from tests.unit.runner_support import MAIN_CHAT, acks, add_message, chat, create_inbound, outbound_rows, set_destinations, set_routing
+from tests.unit.runner_support import (
+    MAIN_CHAT,
+    acks,
+    add_message,
+    chat,
+    create_inbound,
+    outbound_rows,
+    set_destinations,
+    set_routing,
+)
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 RUNNER_UID = int(os.environ.get("HERMITCRAB_TEST_AGENT_UID", "1000"))
 REPLY_TIMEOUT_S = 90.0
+STALE_ID = "0b7e7d8e-1111-4222-8333-944444444444"
 
 
 @dataclass(frozen=True)
@@ -83,14 +94,17 @@ def interpreter(account: Account | None) -> str:
     for candidate in dict.fromkeys(candidates):
         if not os.path.exists(candidate):
             continue
-        probe = subprocess.run(
-            [candidate, "-c", "import claude_agent_sdk, agent_runner"],
-            env=env,
-            capture_output=True,
-            timeout=60,
-            check=False,
-            **as_account(account),
-        )
+        try:
+            probe = subprocess.run(
+                [candidate, "-c", "import claude_agent_sdk, agent_runner"],
+                env=env,
+                capture_output=True,
+                timeout=60,
+                check=False,
+                **as_account(account),
+            )
+        except OSError:  # not executable by that user (e.g. under a private /root)
+            continue
         if probe.returncode == 0:
             return candidate
     pytest.fail(
@@ -301,13 +315,9 @@ def test_refused_credentials_get_a_helpful_reply(workspace: Workspace) -> None:
 
 
 def test_an_unknown_stored_conversation_is_replaced(workspace: Workspace) -> None:
-    conn = sqlite3.connect(workspace.root / "outbound.db")
-    with conn:
-        conn.executescript(
-            "CREATE TABLE session_state (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at TEXT NOT NULL);"
-            "INSERT INTO session_state VALUES ('continuation:claude', '0b7e7d8e-1111-4222-8333-944444444444', '');"
-        )
-    conn.close()
+    previous = SessionDb(workspace.root / "inbound.db", workspace.root / "outbound.db").open()
+    previous.set_state("continuation:claude", STALE_ID)  # a conversation the CLI has never seen
+    previous.close()
     if workspace.account is not None:
         os.chown(workspace.root / "outbound.db", workspace.account.uid, workspace.account.gid)
     with FakeAnthropicServer(lambda body: text_reply("Fresh start, hello!")) as fake:
@@ -318,4 +328,4 @@ def test_an_unknown_stored_conversation_is_replaced(workspace: Workspace) -> Non
         finally:
             runner.stop()
     assert chat_texts(workspace) == ["Fresh start, hello!"]
-    assert stored_continuation(workspace) not in (None, "0b7e7d8e-1111-4222-8333-944444444444")
+    assert stored_continuation(workspace) not in (None, STALE_ID)

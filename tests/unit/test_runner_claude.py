@@ -8,6 +8,15 @@ import json
 from pathlib import Path
 from typing import Any
 
+from agent_runner.providers.base import Activity, Error, Finished, Init, ProviderContext, QueryInput, Result
+from agent_runner.providers.claude import (
+    AUTH_HELP,
+    DISALLOWED_TOOLS,
+    ClaudeProvider,
+    pre_compact_hook,
+    translate,
+)
+from agent_runner.providers.transcript import parse_transcript
 from claude_agent_sdk import (
     AssistantMessage,
     RateLimitEvent,
@@ -18,15 +27,6 @@ from claude_agent_sdk import (
     TextBlock,
 )
 
-from agent_runner.providers.base import Activity, Error, Finished, Init, ProviderContext, QueryInput, Result
-from agent_runner.providers.claude import (
-    AUTH_HELP,
-    DISALLOWED_TOOLS,
-    ClaudeProvider,
-    pre_compact_hook,
-    translate,
-)
-from agent_runner.providers.transcript import parse_transcript
 from tests.unit.runner_support import create_inbound, make_parts
 
 MCP_JSON = json.dumps({"weather": {"command": "wx-mcp", "args": ["--stdio"], "env": {"WX_KEY": "k"}}})
@@ -68,14 +68,22 @@ def test_authentication_retries_end_the_query_with_help() -> None:
 
 
 def test_other_retries_rate_limits_progress_and_activity() -> None:
-    retry = translate(SystemMessage("api_retry", {"error": "overloaded", "error_status": 529, "attempt": 2, "max_retries": 10}))
+    retry = translate(
+        SystemMessage("api_retry", {"error": "overloaded", "error_status": 529, "attempt": 2, "max_retries": 10})
+    )
     assert retry == Error("API retry 2/10: overloaded", retryable=True)
     limited = translate(RateLimitEvent(RateLimitInfo(status="rejected"), "u", "s"))
     assert isinstance(limited, Error) and limited.classification == "quota" and not limited.retryable
     assert translate(RateLimitEvent(RateLimitInfo(status="allowed"), "u", "s")) == Activity()
     note = TaskNotificationMessage(
-        subtype="task_notification", data={}, task_id="t", status="completed", output_file="", summary="tests pass",
-        uuid="u", session_id="s",
+        subtype="task_notification",
+        data={},
+        task_id="t",
+        status="completed",
+        output_file="",
+        summary="tests pass",
+        uuid="u",
+        session_id="s",
     )
     assert translate(note).__class__.__name__ == "Progress"
     compacted = translate(SystemMessage("compact_boundary", {"compact_metadata": {"pre_tokens": 150000}}))
@@ -93,13 +101,19 @@ def test_options(tmp_path: Path) -> None:
     (tmp_path / "extra" / "photos").mkdir(parents=True)
     (tmp_path / "extra" / "notes.txt").write_text("not a dir")
     claude = provider(tmp_path, HERMITCRAB_MCP_SERVERS=MCP_JSON, HERMITCRAB_MODEL="claude-x", HERMITCRAB_EFFORT="low")
-    options = claude.options(QueryInput("hi", "t", "resume-me", "## How your replies are delivered"), collections.deque())
+    options = claude.options(
+        QueryInput("hi", "t", "resume-me", "## How your replies are delivered"), collections.deque()
+    )
     assert options.cwd == str(tmp_path / "agent")
     assert options.add_dirs == [str(tmp_path / "extra" / "photos")]
     assert options.resume == "resume-me"
     assert options.permission_mode == "bypassPermissions"
     assert options.setting_sources == ["project", "user"]
-    assert options.system_prompt == {"type": "preset", "preset": "claude_code", "append": "## How your replies are delivered"}
+    assert options.system_prompt == {
+        "type": "preset",
+        "preset": "claude_code",
+        "append": "## How your replies are delivered",
+    }
     assert {"Bash", "Write", "Skill", "mcp__hermitcrab__*", "mcp__weather__*"} <= set(options.allowed_tools)
     assert {"AskUserQuestion", "EnterPlanMode", "ExitPlanMode", "EnterWorktree", "CronCreate"} <= set(DISALLOWED_TOOLS)
     assert options.disallowed_tools == list(DISALLOWED_TOOLS)
@@ -107,7 +121,12 @@ def test_options(tmp_path: Path) -> None:
     assert options.env["ENABLE_TOOL_SEARCH"] == "false"
     assert (options.model, options.effort) == ("claude-x", "low")
     assert isinstance(options.mcp_servers, dict)
-    assert options.mcp_servers["weather"] == {"type": "stdio", "command": "wx-mcp", "args": ["--stdio"], "env": {"WX_KEY": "k"}}
+    assert options.mcp_servers["weather"] == {
+        "type": "stdio",
+        "command": "wx-mcp",
+        "args": ["--stdio"],
+        "env": {"WX_KEY": "k"},
+    }
     ours = options.mcp_servers["hermitcrab"]
     assert ours["type"] == "sdk" and ours["name"] == "hermitcrab"
     assert options.hooks is not None and "PreCompact" in options.hooks
@@ -152,7 +171,12 @@ def test_pre_compact_hook_archives_markdown(tmp_path: Path) -> None:
         json.dumps({"entries": [{"sessionId": "s-1", "summary": "Daily plans & dentist"}]})
     )
     hook = pre_compact_hook(claude.config)
-    hook_input: Any = {"hook_event_name": "PreCompact", "session_id": "s-1", "transcript_path": str(transcript), "cwd": "/"}
+    hook_input: Any = {
+        "hook_event_name": "PreCompact",
+        "session_id": "s-1",
+        "transcript_path": str(transcript),
+        "cwd": "/",
+    }
     assert asyncio.run(hook(hook_input, None, {"signal": None})) == {}
     [archived] = (tmp_path / "agent" / "conversations").iterdir()
     assert archived.name.endswith("-daily-plans-dentist.md")

@@ -337,3 +337,21 @@ def test_echo_provider_is_usable_directly(tmp_path: Path) -> None:
         ("echo: plain", frozenset({"t2"})),
     ]
     parts.db.close()
+
+
+def test_a_provider_that_cannot_start_answers_with_an_error(ws: Path) -> None:
+    class BrokenProvider:
+        name = "broken"
+        supports_native_slash_commands = False
+
+        def start(self, query: QueryInput, sink: EventSink) -> AgentQuery:
+            raise OSError("claude binary missing")
+
+        def is_session_invalid(self, error: str) -> bool:
+            return False
+
+    add_message(ws, "m1", chat("hello"))
+    with RunningLoop(ws, provider=BrokenProvider()) as running:
+        [reply] = running.wait_replies(1)
+        assert reply["body"]["text"] == "Error: the agent could not start: claude binary missing"
+        wait_for(lambda: acks(ws).get("m1") == "completed", what="completion after a failed start")

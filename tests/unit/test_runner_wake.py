@@ -7,9 +7,9 @@ import time
 from pathlib import Path
 
 import pytest
-
 from agent_runner import wake
 from agent_runner.wake import ChangeSignal, InboundWatcher, is_commit_event
+
 from tests.unit.runner_support import add_message, chat, create_inbound, wait_for
 
 
@@ -55,7 +55,7 @@ def test_inotify_reports_a_host_commit_quickly(tmp_path: Path) -> None:
 
 def test_writes_to_other_files_do_not_wake(tmp_path: Path) -> None:
     create_inbound(tmp_path / "inbound.db")
-    signal, watcher = watch(tmp_path / "inbound.db", interval=30)
+    _signal, watcher = watch(tmp_path / "inbound.db", interval=30)
     try:
         (tmp_path / "outbound.db").write_bytes(b"x")
         (tmp_path / ".heartbeat").touch()
@@ -68,7 +68,7 @@ def test_writes_to_other_files_do_not_wake(tmp_path: Path) -> None:
 def test_polling_fallback_without_inotify(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(wake.Inotify, "watch_directory", classmethod(lambda cls, d, m: None))
     create_inbound(tmp_path / "inbound.db")
-    signal, watcher = watch(tmp_path / "inbound.db", interval=0.05)
+    _signal, watcher = watch(tmp_path / "inbound.db", interval=0.05)
     try:
         assert not watcher.using_inotify
         time.sleep(0.15)
@@ -80,7 +80,7 @@ def test_polling_fallback_without_inotify(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def test_creation_of_inbound_is_noticed(tmp_path: Path) -> None:
-    signal, watcher = watch(tmp_path / "inbound.db", interval=30)
+    _signal, watcher = watch(tmp_path / "inbound.db", interval=30)
     try:
         create_inbound(tmp_path / "inbound.db")
         wait_for(lambda: watcher.changes > 0, timeout=2, what="creation wake")

@@ -18,7 +18,9 @@ from sessiondb import (
     finished_recurring,
     insert_message,
     parse_db_time,
+    pause_task,
     reset_for_retry,
+    resume_task,
     schedule_next_recurrence,
     session_dir,
     sync_processing_acks,
@@ -45,8 +47,8 @@ def _status(session: Path, message_id: str) -> tuple[object, ...]:
     return tuple(row)
 
 
-def _insert(session: Path, message_id: str, **fields: Any) -> int:
-    return insert_message(session, InboundMessage(id=message_id, kind="chat", content="{}", **fields))
+def _insert(session: Path, message_id: str, kind: str = "chat", **fields: Any) -> int:
+    return insert_message(session, InboundMessage(id=message_id, kind=kind, content="{}", **fields))
 
 
 def test_due_now_in_utc_is_counted_and_due_in_an_hour_is_not(session: Path) -> None:
@@ -278,3 +280,36 @@ def test_on_wake_notes_are_not_work_that_wakes_a_session(session: Path) -> None:
     assert count_due(session) == 0
     _insert(session, "m1")
     assert count_due(session) == 1
+
+
+def test_a_finished_ack_counts_even_in_the_second_of_a_host_change(session: Path) -> None:
+    container = FakeContainer(session)
+    _insert(session, "t1", kind="task")
+    pause_task(session, "t1", now=T0)
+    container.ack("t1", "processing", at=to_db_time(T0))
+    assert sync_processing_acks(session) == 0, "a claim in the pause's second predates the pause"
+    container.ack("t1", "completed", at=to_db_time(T0))
+    assert sync_processing_acks(session) == 1
+    assert _status(session, "t1")[0] == "completed"
+
+
+def test_a_resumed_task_is_held_to_the_next_second_so_its_claim_counts(session: Path) -> None:
+    container = FakeContainer(session)
+    _insert(session, "t1", kind="task")
+    pause_task(session, "t1", now=T0)
+    resumed_at = T0 + timedelta(seconds=30, milliseconds=200)
+    assert resume_task(session, "t1", now=resumed_at)
+    assert _status(session, "t1")[2] == "2024-03-01 08:00:31"
+    assert count_due(session, now=resumed_at) == 0
+    assert count_due(session, now=T0 + timedelta(seconds=31)) == 1
+    container.ack("t1", "processing", at="2024-03-01 08:00:31")
+    assert count_due(session, now=T0 + timedelta(seconds=31)) == 0
+    assert sync_processing_acks(session) == 1
+    assert [c.message_id for c in claimed_messages(session)] == ["t1"]
+
+
+def test_resume_keeps_a_later_schedule(session: Path) -> None:
+    _insert(session, "t1", kind="task", process_after=T0 + timedelta(days=1))
+    pause_task(session, "t1", now=T0)
+    resume_task(session, "t1", now=T0)
+    assert _status(session, "t1")[2] == "2024-03-02 08:00:00"
