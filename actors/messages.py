@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+
+from channels.adapter import CardAction, InboundChat, OutboundDelivery
 
 # -- to the SessionManager ------------------------------------------------------------
 
@@ -111,6 +114,13 @@ class SessionRefQuery:
 
 
 @dataclass(frozen=True, slots=True)
+class GroupRefQuery:
+    """Ask the manager: the GroupActor ref of an agent group (started if needed), the one owner of its builds."""
+
+    group_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class Reconcile:
     """Compare Docker's containers with the recorded sessions and fix whatever drifted."""
 
@@ -122,3 +132,88 @@ class Sweep:
     """The slow periodic pass over every active session (acks, due messages, retries, recurrence)."""
 
     now: float
+
+
+# -- channels: hub -> router -> session, and delivery back out -----------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RouteInbound:
+    """A user's message arrived on a channel: find its agent and session, store it, wake the session."""
+
+    channel_type: str
+    chat: InboundChat
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelMetadata:
+    """A channel learned a conversation's name (and whether it is a group)."""
+
+    channel_type: str
+    platform_id: str
+    name: str | None
+    is_group: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CardPressed:
+    """A user pressed a button on a card the host delivered (question, approval or an agent's card)."""
+
+    channel_type: str
+    action: CardAction
+
+
+@dataclass(frozen=True, slots=True)
+class ShowTyping:
+    """To the hub, which passes it to the channel's DeliveryActor: show the typing indicator in a conversation."""
+
+    channel_type: str
+    platform_id: str
+    thread_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DrainSession:
+    """To a DeliveryActor: send whatever of this session's outbound rows is due and belongs to its lane."""
+
+    session_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeliverySweep:
+    """The slow pass: every DeliveryActor drains every active session (stragglers the fast path missed)."""
+
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class PostToChannel:
+    """To the hub, then the channel's DeliveryActor: a host-originated message (an approval card, a failure notice).
+
+    One attempt; `done(platform_message_id, error)` is called from the delivering actor and must only tell.
+    """
+
+    channel_type: str
+    delivery: OutboundDelivery
+    done: Callable[[str | None, str | None], None] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SystemRequest:
+    """To the system-actions actor: an agent's `kind='system'` row, handed over exactly once per delivery record."""
+
+    session_id: str
+    message_out_id: str
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalAnswer:
+    """To the system-actions actor: someone pressed a button on an approval card (`approval:<id>`)."""
+
+    approval_id: str
+    option_id: str
+    user_id: str
+    channel_type: str
+    platform_id: str

@@ -11,6 +11,10 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import docker
+
+from actors.docker_runtime import new_client
+from actors.outlet import ChannelOutlet
+from config.settings import Settings
 from events.log import EventLog
 from events.model import AgentGroup, Session
 
@@ -21,13 +25,11 @@ class ContainerCredentials(Protocol):
     def env_for(self, session: Session, group: AgentGroup) -> dict[str, str]: ...
 
 
-from actors.docker_runtime import new_client
-from config.settings import Settings
-
-
 @dataclass(frozen=True)
 class HostServices:
     settings: Settings
     log: EventLog
     docker_client_factory: Callable[[], docker.DockerClient] = new_client
     credentials: ContainerCredentials | None = None
+    outlet: ChannelOutlet | None = None
+    """How host-originated cards and notices reach a conversation (set once the channels are up)."""

@@ -20,6 +20,7 @@ import pykka
 
 import sessiondb
 from actors import messages as m
+from actors.claim_retry import is_failure, retry_claims
 from actors.container_spec import build_container_spec
 from actors.docker_runtime import ContainerRuntime, RuntimeError_
 from actors.group_fs import give_to_agent
@@ -283,6 +284,7 @@ class SessionActor(pykka.ThreadingActor):
         )
         self._log.info("container.stopped", reason=reason, exit_code=exit_code)
         self._docker().remove(container_id)
+        started_at = self._started_at
         self._status = "stopped"
         self._container_id = None
         self._started_at = None
@@ -290,6 +292,8 @@ class SessionActor(pykka.ThreadingActor):
         self._confirmed = False
         self._manager.tell(m.ReleaseSlot(self._session_id))
         folder = sessiondb.session_dir(self._settings.sessions_dir, self._group_id, self._session_id)
+        if is_failure(reason, exit_code):  # before any new container can take the claims
+            retry_claims(self._services, self._session_id, folder, started_at, reason)
         if self._restart_after_stop or (folder.exists() and sessiondb.count_due(folder) > 0):
             self._restart_after_stop = False
             self._on_wake("input waiting after stop")

@@ -90,6 +90,8 @@ class SessionManager(pykka.ThreadingActor):
                 return self._status()
             case m.SessionRefQuery(session_id=sid):
                 return self._live[sid].ref if sid in self._live else None
+            case m.GroupRefQuery(group_id=gid):
+                return self._group(gid)
             case _:
                 log.warning("manager.unknown_message", message=repr(message))
         return None
@@ -110,14 +112,18 @@ class SessionManager(pykka.ThreadingActor):
         session = self._services.log.store.session(session_id)
         if session is None or session.status != "active":
             return None
-        group = self._groups.get(session.agent_group_id)
-        if group is None:
-            group = GroupActor.start(self._services, session.agent_group_id)
-            self._groups[session.agent_group_id] = group
-        ref = SessionActor.start(self._services, session, self.actor_ref, group)
+        ref = SessionActor.start(self._services, session, self.actor_ref, self._group(session.agent_group_id))
         live = _Live(ref)
         self._live[session_id] = live
         return live
+
+    def _group(self, group_id: str) -> pykka.ActorRef[Any]:
+        """The group's one GroupActor, started on first need."""
+        group = self._groups.get(group_id)
+        if group is None:
+            group = GroupActor.start(self._services, group_id)
+            self._groups[group_id] = group
+        return group
 
     def _passivate(self, session_id: str, handled: int) -> None:
         live = self._live.get(session_id)

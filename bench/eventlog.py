@@ -7,7 +7,8 @@ happens in a temporary directory. Timed phases:
   transaction, after a warm-up that grows the WAL to its working size;
   the median of three rounds. For context, the same loop with a bare
   INSERT + COMMIT on an identical events table gives the machine's floor.
-- batched appends: the 1M-event history itself, written by `append_batch`,
+- batched appends: the 1M-event history itself, written by `append_batch` in
+  transactions of 1,000 events (turns of ten events for each of 100 sessions),
   projections applied in the same transactions.
 - replay: read and decode every event (`EventLog.read`); median of three.
 - restart: `EventLog.open` on the 1M-event file (checkpoint at the end); median of three.
@@ -57,7 +58,11 @@ def _setup_events() -> list[tuple[str, list[ev.Event]]]:
         items.append(
             (
                 f"session:s{s}",
-                [ev.SessionCreated(session_id=f"s{s}", agent_group_id=f"g{s % GROUPS}", messaging_group_id=f"m{s % 10}")],
+                [
+                    ev.SessionCreated(
+                        session_id=f"s{s}", agent_group_id=f"g{s % GROUPS}", messaging_group_id=f"m{s % 10}"
+                    )
+                ],
             )
         )
     return items

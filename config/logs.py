@@ -4,10 +4,25 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Any
 
 import structlog
 
 from config.settings import Settings
+
+
+class _CurrentStderr:
+    """Writes to whatever `sys.stderr` is at the moment of writing.
+
+    Binding the stream once at configure time breaks when it is swapped later
+    (a live display, a test runner's captured stream that is then closed).
+    """
+
+    def write(self, text: str) -> Any:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
 
 
 def configure_logging(settings: Settings) -> None:
@@ -27,7 +42,7 @@ def configure_logging(settings: Settings) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(_CurrentStderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )
     logging.basicConfig(level=max(level, logging.WARNING), stream=sys.stderr)

@@ -59,10 +59,17 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     container_network: str
     log_format: str
     log_level: str
+    channels: tuple[str, ...] = ("terminal",)
+    delivery_sweep_interval_s: float = 60.0
+    delivery_retry_base_s: float = 2.0
+    agent_rate_limit: int = 10
     anthropic_upstream: str = "https://api.anthropic.com"
     proxy_port: int = 0
     anthropic_api_key: str | None = None
     claude_oauth_token: str | None = None
+    approval_ttl_s: float = 24 * 3600.0
+    retry_base_delay_s: float = 5.0
+    max_tries: int = 5
 
     @property
     def central_db(self) -> Path:
@@ -156,6 +163,16 @@ def _http_url(text: str) -> str:
     if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
         raise ValueError
     return value
+
+
+def _channel_names(text: str) -> tuple[str, ...]:
+    """A comma-separated list of adapter names; `none` enables no channel."""
+    names = tuple(dict.fromkeys(part.strip().lower() for part in text.split(",") if part.strip()))
+    if names == ("none",):
+        return ()
+    if not names or not all(re.fullmatch(r"[a-z0-9][a-z0-9_-]*", name) for name in names):
+        raise ValueError
+    return names
 
 
 def _text(text: str) -> str:
@@ -255,6 +272,18 @@ def load_settings(
             "info",
             "debug, info, warning or error",
         ),
+        channels=read.get(
+            "HERMITCRAB_CHANNELS", _channel_names, ("terminal",), "channel adapter names like terminal,slack, or none"
+        ),
+        delivery_sweep_interval_s=read.get(
+            "HERMITCRAB_DELIVERY_SWEEP_INTERVAL", _duration, 60.0, "a positive duration like 60s (delivery stragglers)"
+        ),
+        delivery_retry_base_s=read.get(
+            "HERMITCRAB_DELIVERY_RETRY_BASE", _duration, 2.0, "a positive duration like 2s (first delivery retry)"
+        ),
+        agent_rate_limit=read.get(
+            "HERMITCRAB_AGENT_RATE_LIMIT", _positive_int, 10, "a whole number >= 1 (agent-to-agent messages a minute)"
+        ),
         anthropic_upstream=read.get(
             "HERMITCRAB_ANTHROPIC_UPSTREAM",
             _http_url,
@@ -264,6 +293,16 @@ def load_settings(
         proxy_port=read.get(
             "HERMITCRAB_PROXY_PORT", _port, 0, "a port number 0-65535 (0: pick a free port once and keep it)"
         ),
+        approval_ttl_s=read.get(
+            "HERMITCRAB_APPROVAL_TTL",
+            _duration,
+            24 * 3600.0,
+            "a positive duration like 24h (unanswered approvals expire)",
+        ),
+        retry_base_delay_s=read.get(
+            "HERMITCRAB_RETRY_BASE_DELAY", _duration, 5.0, "a positive duration like 5s (first retry backoff)"
+        ),
+        max_tries=read.get("HERMITCRAB_MAX_TRIES", _positive_int, 5, "a whole number >= 1 (attempts per message)"),
         anthropic_api_key=read.raw("ANTHROPIC_API_KEY") or None,
         claude_oauth_token=read.raw("CLAUDE_CODE_OAUTH_TOKEN") or None,
     )

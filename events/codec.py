@@ -1,9 +1,10 @@
 """Encoding events into the log and decoding stored rows back into typed events.
 
-Each stored row names its type in a column, so the decoder is picked from that
-tag rather than by decoding against the whole union: a tag this version does
-not know (written by a newer one) is skipped with a warning instead of failing,
-and a payload that does not match its type raises an error naming its position.
+Reads try the fast path first: a whole chunk of payloads decoded through the
+tagged union in C. Any chunk it refuses is decoded row by row with the decoder
+the stored `type` column names, so a tag this version does not know (written
+by a newer one) is skipped with a warning instead of failing, and a payload
+that does not match its type raises an error naming its log position.
 """
 
 from __future__ import annotations
@@ -34,8 +35,12 @@ _any_event: msgspec.json.Decoder[Any] = msgspec.json.Decoder(reduce(operator.or_
 _tag_of_class = TAGS.__getitem__
 
 
-class RecordedEvent(msgspec.Struct, frozen=True):
-    """An event as the log holds it: where it sits, which stream, when, and the event itself."""
+class RecordedEvent(msgspec.Struct, frozen=True, gc=False):
+    """An event as the log holds it: where it sits, which stream, when, and the event itself.
+
+    Untracked by the garbage collector (it can never be part of a cycle), which
+    keeps a replay of a million of them from triggering collections.
+    """
 
     position: int
     stream: str
@@ -89,19 +94,17 @@ def decode_rows(rows: Iterable[Row]) -> Iterator[RecordedEvent]:
         yield RecordedEvent(position, stream, version, type_, recorded_at, event)
 
 
-def decode_known(rows: Sequence[FastRow]) -> list[RecordedEvent] | None:
+def decode_known(rows: Sequence[FastRow]) -> Iterator[RecordedEvent] | None:
     """A chunk of rows decoded in one pass through the whole union, or None if any row needs care.
 
-    The fast path of replay: every per-row step runs in C (`map`), which is what
-    lets a read keep up with SQLite. None means the chunk holds an unknown tag
-    or a bad payload; the caller then decodes it row by row with `decode_rows`,
-    which skips or names the culprit.
+    The fast path of replay: every per-row step runs in C (`map`), with no Python
+    frame per event, which is what lets a read keep up with SQLite. None means
+    the chunk holds an unknown tag or a bad payload; the caller then decodes it
+    row by row with `decode_rows`, which skips or names the culprit.
     """
-    if not rows:
-        return []
     positions, streams, versions, payloads, times = zip(*rows, strict=True)
     try:
         events = list(map(_any_event.decode, payloads))
     except msgspec.DecodeError:
         return None
-    return list(map(RecordedEvent, positions, streams, versions, map(_tag_of_class, map(type, events)), times, events))
+    return map(RecordedEvent, positions, streams, versions, map(_tag_of_class, map(type, events)), times, events)

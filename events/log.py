@@ -23,9 +23,9 @@ from events.clock import recorded_now
 from events.codec import EventDecodeError, RecordedEvent, encode, tag_of
 from events.connections import ReadConnections
 from events.projections import ProjectionError, apply
-from events.query import read_events
+from events.query import EventFilter, read_events
 from events.replay import apply_log
-from events.schema import connect, migrate
+from events.schema import connect, migrate, transaction
 from events.store import Store
 from events.types import Event
 
@@ -84,13 +84,8 @@ class EventLog:
         writer = connect(path)
         try:
             migrate(writer)
-            writer.execute("BEGIN IMMEDIATE")
-            try:
+            with transaction(writer):
                 apply_log(writer)
-                writer.execute("COMMIT")
-            except BaseException:
-                writer.execute("ROLLBACK")
-                raise
         except BaseException:
             writer.close()
             raise
@@ -115,8 +110,7 @@ class EventLog:
         """One durable transaction for all items; returns each stream's new version."""
         with self._lock:
             db = self._writer
-            db.execute("BEGIN IMMEDIATE")
-            try:
+            with transaction(db):
                 versions = self._current_versions(db, {stream for stream, _ in items})
                 if expected_version is not None:
                     stream = items[0][0]
@@ -127,11 +121,6 @@ class EventLog:
                     batches.append((stream, versions[stream], prepared))
                     versions[stream] += len(prepared)
                 written = self._store(db, batches)
-                db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
             self._versions.update(versions)
             self._known_position += written
         return versions
@@ -188,17 +177,16 @@ class EventLog:
         `session`/`group` also match events that name the session or group in their
         payload (and, for a group, events of its sessions). Unknown types are skipped.
         """
-        return read_events(
-            self._readers.get(),
+        match = EventFilter(
             after=after,
             stream=stream,
             stream_prefix=stream_prefix,
             types=types,
             since=since,
-            limit=limit,
             session=session,
             group=group,
         )
+        return read_events(self._readers.get(), match, limit)
 
     def stream_version(self, stream: str) -> int:
         """The version of a stream's last event (0 for a stream with none)."""

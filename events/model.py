@@ -156,3 +156,15 @@ class Task(msgspec.Struct, frozen=True, kw_only=True):
     recurrence: str | None
     created_at: str
     updated_at: str
+
+
+class UsageTotals(msgspec.Struct, frozen=True, kw_only=True):
+    """Model tokens an agent group has used, summed over every response the credential proxy counted."""
+
+    agent_group_id: str
+    requests: int
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_creation_tokens: int
+    updated_at: str

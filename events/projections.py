@@ -35,6 +35,7 @@ PROJECTION_TABLES: dict[str, tuple[str, ...]] = {
     "pending_approvals": ("approval_id",),
     "delivery_attempts": ("session_id", "message_out_id"),
     "tasks": ("task_id",),
+    "usage": ("agent_group_id",),
 }
 """Every projection table and its primary key (what rebuild clears and verify compares)."""
 
@@ -303,10 +304,36 @@ _handlers[ev.TaskPaused] = _set_task_status("paused")
 _handlers[ev.TaskResumed] = _set_task_status("scheduled")
 
 
+# -- model usage -------------------------------------------------------------------------------------
+
+
+@handles(ev.UsageRecorded)
+def _usage_recorded(db: sqlite3.Connection, e: ev.UsageRecorded, at: str) -> None:
+    """Running sums per group; the events themselves keep the per-response detail (model, session)."""
+    db.execute(
+        "INSERT INTO usage (agent_group_id, requests, input_tokens, output_tokens, cache_read_tokens,"
+        " cache_creation_tokens, updated_at) VALUES (?, 1, ?, ?, ?, ?, ?) ON CONFLICT (agent_group_id) DO UPDATE SET"
+        " requests = requests + 1, input_tokens = input_tokens + excluded.input_tokens,"
+        " output_tokens = output_tokens + excluded.output_tokens,"
+        " cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,"
+        " cache_creation_tokens = cache_creation_tokens + excluded.cache_creation_tokens,"
+        " updated_at = excluded.updated_at",
+        (e.agent_group_id, e.input_tokens, e.output_tokens, e.cache_read_tokens, e.cache_creation_tokens, at),
+    )
+
+
 # -- audit-only events: recorded for the timeline, no table holds them ----------------------------
 
 
-@handles(ev.MessageDropped, ev.WakeRequested, ev.SessionActorCrashed)
+@handles(
+    ev.MessageDropped,
+    ev.WakeRequested,
+    ev.SessionActorCrashed,
+    ev.ApprovalAnswerRefused,
+    ev.SystemActionRefused,
+    ev.MessageRetried,
+    ev.MessageHeld,
+)
 def _audit_only(db: sqlite3.Connection, e: ev.Event, at: str) -> None:
     return None
 

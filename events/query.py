@@ -11,8 +11,11 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator, Sequence
-from itertools import islice
+from functools import partial
+from itertools import chain, islice
 from typing import Any
+
+import msgspec
 
 from events.codec import RecordedEvent, decode_known, decode_rows
 
@@ -28,36 +31,39 @@ def _payload_field(name: str) -> str:
     return f"json_extract(iif(json_valid(payload), payload, '{{}}'), '$.{name}')"
 
 
-def select_events(
-    conn: sqlite3.Connection,
-    *,
-    after: int = 0,
-    stream: str | None = None,
-    stream_prefix: str | None = None,
-    types: Sequence[str] | None = None,
-    since: str | None = None,
-    session: str | None = None,
-    group: str | None = None,
-) -> sqlite3.Cursor:
+class EventFilter(msgspec.Struct, frozen=True, kw_only=True):
+    """Which events a read returns; every given field must match. `since` is a UTC log time."""
+
+    after: int = 0
+    stream: str | None = None
+    stream_prefix: str | None = None
+    types: Sequence[str] | None = None
+    since: str | None = None
+    session: str | None = None
+    group: str | None = None
+
+
+def select_events(conn: sqlite3.Connection, match: EventFilter) -> sqlite3.Cursor:
     """A cursor over matching rows (without the type column: see `read_events`), in log order."""
     clauses = ["position > ?"]
-    params: list[Any] = [after]
-    if stream is not None:
+    params: list[Any] = [match.after]
+    if match.stream is not None:
         clauses.append("stream = ?")
-        params.append(stream)
-    if stream_prefix is not None:
+        params.append(match.stream)
+    if match.stream_prefix is not None:
         clauses.append("stream >= ? AND stream < ?")
-        params += [stream_prefix, stream_prefix + _PREFIX_END]
-    if types is not None:
-        clauses.append(f"type IN ({', '.join('?' * len(types))})")
-        params += list(types)
-    if since is not None:
+        params += [match.stream_prefix, match.stream_prefix + _PREFIX_END]
+    if match.types is not None:
+        clauses.append(f"type IN ({', '.join('?' * len(match.types))})")
+        params += list(match.types)
+    if match.since is not None:
         clauses.append("recorded_at >= ?")
-        params.append(since)
-    if session is not None:
+        params.append(match.since)
+    if match.session is not None:
         clauses.append(f"(stream = ? OR {_payload_field('session_id')} = ?)")
-        params += [f"session:{session}", session]
-    if group is not None:
+        params += [f"session:{match.session}", match.session]
+    if match.group is not None:
+        group = match.group
         fields = ("group_id", "agent_group_id", "parent_group_id")
         owners = " OR ".join(f"{_payload_field(name)} = ?" for name in fields)
         clauses.append(
@@ -76,50 +82,30 @@ def select_after(conn: sqlite3.Connection, after: int, limit: int) -> list[Any]:
     ).fetchall()
 
 
-def _decode(conn: sqlite3.Connection, cursor: sqlite3.Cursor) -> Iterator[RecordedEvent]:
-    """Decode chunk by chunk; a chunk the fast path refuses is re-read and decoded row by row."""
-    while rows := cursor.fetchmany(CHUNK):
-        decoded = decode_known(rows)
-        if decoded is None:
-            positions = json.dumps([row[0] for row in rows])
-            yield from decode_rows(
-                conn.execute(
-                    f"SELECT {_COLUMNS} FROM events WHERE position IN (SELECT value FROM json_each(?))"
-                    " ORDER BY position",
-                    (positions,),
-                )
-            )
-        else:
-            yield from decoded
-
-
-def read_events(
-    conn: sqlite3.Connection,
-    *,
-    after: int = 0,
-    stream: str | None = None,
-    stream_prefix: str | None = None,
-    types: Sequence[str] | None = None,
-    since: str | None = None,
-    limit: int | None = None,
-    session: str | None = None,
-    group: str | None = None,
-) -> Iterator[RecordedEvent]:
-    """Matching events in log order, at most `limit` of them; unknown types are skipped with a warning."""
-    if limit is not None and limit <= 0:
-        return
-    cursor = select_events(
-        conn,
-        after=after,
-        stream=stream,
-        stream_prefix=stream_prefix,
-        types=types,
-        since=since,
-        session=session,
-        group=group,
+def _decode_chunk(conn: sqlite3.Connection, rows: list[Any]) -> Iterator[RecordedEvent]:
+    """One fetched chunk as events; a chunk the fast path refuses is re-read with types and decoded row by row."""
+    decoded = decode_known(rows)
+    if decoded is not None:
+        return decoded
+    positions = json.dumps([row[0] for row in rows])
+    return decode_rows(
+        conn.execute(
+            f"SELECT {_COLUMNS} FROM events WHERE position IN (SELECT value FROM json_each(?)) ORDER BY position",
+            (positions,),
+        )
     )
-    try:
-        events = _decode(conn, cursor)
-        yield from events if limit is None else islice(events, limit)
-    finally:
-        cursor.close()
+
+
+def read_events(conn: sqlite3.Connection, match: EventFilter, limit: int | None = None) -> Iterator[RecordedEvent]:
+    """Matching events in log order, at most `limit` of them; unknown types are skipped with a warning.
+
+    Built from C-level iterators (chunks of `fetchmany`, chained), so no Python
+    frame runs per event; the cursor is released when the iterator is exhausted
+    or dropped.
+    """
+    if limit is not None and limit <= 0:
+        return iter(())
+    cursor = select_events(conn, match)
+    chunks = iter(partial(cursor.fetchmany, CHUNK), [])
+    events = chain.from_iterable(map(partial(_decode_chunk, conn), chunks))
+    return events if limit is None else islice(events, limit)

@@ -6,12 +6,12 @@ refuses a missing file instead of creating an empty one.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
 from events.codec import RecordedEvent
-from events.query import read_events
+from events.query import EventFilter, read_events
 from events.schema import connect
 
 
@@ -19,30 +19,9 @@ class EventReader:
     def __init__(self, path: Path | str) -> None:
         self._conn = connect(path, read_only=True)
 
-    def read(
-        self,
-        *,
-        after: int = 0,
-        stream: str | None = None,
-        stream_prefix: str | None = None,
-        types: Sequence[str] | None = None,
-        since: str | None = None,
-        limit: int | None = None,
-        session: str | None = None,
-        group: str | None = None,
-    ) -> Iterator[RecordedEvent]:
-        """The same reads as `EventLog.read`."""
-        return read_events(
-            self._conn,
-            after=after,
-            stream=stream,
-            stream_prefix=stream_prefix,
-            types=types,
-            since=since,
-            limit=limit,
-            session=session,
-            group=group,
-        )
+    def read(self, match: EventFilter, limit: int | None = None) -> Iterator[RecordedEvent]:
+        """The same reads as `EventLog.read`, with the filters in one value."""
+        return read_events(self._conn, match, limit)
 
     def close(self) -> None:
         self._conn.close()

@@ -14,7 +14,7 @@ from typing import Any
 from events.codec import EventDecodeError, decode_rows
 from events.projections import PROJECTION_TABLES, ProjectionError, apply, clear
 from events.query import select_after
-from events.schema import LATEST_VERSION, applied_versions, connect, migrate
+from events.schema import LATEST_VERSION, applied_versions, connect, migrate, transaction
 
 CHUNK = 10_000
 MAX_DIFFERENCES_PER_TABLE = 20
@@ -51,15 +51,9 @@ def rebuild(path: Path | str) -> int:
     db = connect(path)
     try:
         migrate(db)
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(db):
             clear(db)
-            end = apply_log(db)
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        return end
+            return apply_log(db)
     finally:
         db.close()
 
@@ -111,15 +105,15 @@ def verify(path: Path | str) -> list[str]:
         versions = applied_versions(live)
         if LATEST_VERSION not in versions:
             have = max(versions, default=0)
-            return [f"schema: the file is at migration {have}, this version expects {LATEST_VERSION} (open it once)"]
+            return [
+                f"schema: the file is at migration {have} but this version expects {LATEST_VERSION};"
+                " starting the host migrates it"
+            ]
         derived = sqlite3.connect(":memory:", isolation_level=None)
         try:
             migrate(derived)
-            live.execute("BEGIN")
-            try:
+            with transaction(live, "DEFERRED"):
                 return _verify_snapshot(live, derived)
-            finally:
-                live.execute("COMMIT")
         finally:
             derived.close()
     finally:
@@ -133,13 +127,11 @@ def _verify_snapshot(live: sqlite3.Connection, derived: sqlite3.Connection) -> l
     last = int(live.execute("SELECT COALESCE(MAX(position), 0) FROM events").fetchone()[0])
     if checkpoint != last:
         found.append(f"checkpoint: the projections reflect position {checkpoint} but the log ends at {last}")
-    derived.execute("BEGIN")
     try:
-        _apply_rows(derived, live, 0)
+        with transaction(derived):
+            _apply_rows(derived, live, 0)
     except (EventDecodeError, ProjectionError) as exc:
-        derived.execute("ROLLBACK")
         return [*found, f"log: re-deriving failed: {exc}"]
-    derived.execute("COMMIT")
     for table, key in PROJECTION_TABLES.items():
         found += _compare(table, key, live, derived)
     return found

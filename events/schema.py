@@ -11,7 +11,8 @@ them from the log.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -196,9 +197,34 @@ def _create_projections(db: sqlite_utils.Database) -> None:
     db.table("tasks").create_index(["session_id"], index_name="tasks_session")
 
 
+def _create_usage(db: sqlite_utils.Database) -> None:
+    """Token sums per agent group (new with `usage.recorded`, so older logs have nothing to re-derive)."""
+    db.table("usage").create(
+        {
+            "agent_group_id": str,
+            "requests": int,
+            "input_tokens": int,
+            "output_tokens": int,
+            "cache_read_tokens": int,
+            "cache_creation_tokens": int,
+            "updated_at": str,
+        },
+        pk="agent_group_id",
+        not_null={
+            "requests",
+            "input_tokens",
+            "output_tokens",
+            "cache_read_tokens",
+            "cache_creation_tokens",
+            "updated_at",
+        },
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "event-log", _create_event_log),
     Migration(2, "projections", _create_projections),
+    Migration(3, "usage", _create_usage),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 
@@ -221,6 +247,24 @@ def connect(path: Path | str, *, read_only: bool = False) -> sqlite3.Connection:
     return conn
 
 
+@contextmanager
+def transaction(conn: sqlite3.Connection, mode: str = "IMMEDIATE") -> Iterator[None]:
+    """A transaction committed at the end of the block and rolled back on any error.
+
+    IMMEDIATE (the default) takes the write lock up front, so a writer never
+    fails half-way through with "database is locked"; DEFERRED suits reads that
+    need one consistent snapshot.
+    """
+    conn.execute(f"BEGIN {mode}")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
 def applied_versions(conn: sqlite3.Connection) -> set[int]:
     """The migration versions this file has recorded (none for a new file)."""
     db = sqlite_utils.Database(conn)
@@ -234,8 +278,7 @@ def migrate(conn: sqlite3.Connection) -> list[int]:
     if applied_versions(conn) >= {m.version for m in MIGRATIONS}:
         return []
     db = sqlite_utils.Database(conn)
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(conn):
         if not db.table("migrations").exists():
             db.table("migrations").create(
                 {"version": int, "name": str, "applied_at": str}, pk="version", not_null={"name", "applied_at"}
@@ -250,8 +293,4 @@ def migrate(conn: sqlite3.Connection) -> list[int]:
                 {"version": migration.version, "name": migration.name, "applied_at": plain(recorded_now())}
             )
             applied.append(migration.version)
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     return applied

@@ -22,6 +22,7 @@ from events.model import (
     Session,
     Task,
     TriggerRules,
+    UsageTotals,
     Wiring,
 )
 
@@ -42,6 +43,9 @@ _APPROVAL_COLUMNS = (
     " platform_message_id, expires_at, status, created_at"
 )
 _TASK_COLUMNS = "task_id, session_id, status, process_after, recurrence, created_at, updated_at"
+_USAGE_COLUMNS = (
+    "agent_group_id, requests, input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens, updated_at"
+)
 
 _group_config = msgspec.json.Decoder(GroupConfig)
 _trigger_rules = msgspec.json.Decoder(TriggerRules)
@@ -322,3 +326,21 @@ class Store:
         params = tuple(v for v in (session_id, status) if v is not None)
         sql = f"SELECT {_TASK_COLUMNS} FROM tasks{where} ORDER BY created_at, task_id"
         return [_task(r) for r in self._all(sql, params)]
+
+    # -- model usage ------------------------------------------------------------------------------
+
+    def usage_by_group(self) -> dict[str, UsageTotals]:
+        """Token sums per agent group id, for every group the credential proxy has counted a response of."""
+        rows = self._all(f"SELECT {_USAGE_COLUMNS} FROM usage ORDER BY agent_group_id")
+        return {
+            row[0]: UsageTotals(
+                agent_group_id=row[0],
+                requests=row[1],
+                input_tokens=row[2],
+                output_tokens=row[3],
+                cache_read_tokens=row[4],
+                cache_creation_tokens=row[5],
+                updated_at=row[6],
+            )
+            for row in rows
+        }

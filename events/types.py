@@ -211,6 +211,15 @@ class DeliveryFailed(Event, tag="message.delivery_failed", frozen=True):
     final: bool = False
 
 
+class MessageHeld(Event, tag="message.held", frozen=True):
+    """An outbound message waits (agent-to-agent rate limit); it goes out once the window allows."""
+
+    session_id: str
+    message_out_id: str
+    reason: str
+    until: str | None = None
+
+
 # -- questions and approvals -----------------------------------------------------------
 
 
@@ -250,6 +259,36 @@ class ApprovalResolved(Event, tag="approval.resolved", frozen=True):
     approval_id: str
     status: str  # "approved" | "rejected" | "expired"
     user_id: str | None = None
+    reason: str = ""
+
+
+class ApprovalAnswerRefused(Event, tag="approval.answer_refused", frozen=True):
+    """A card click that did not resolve an approval: not the admin, wrong channel, too late, unknown option."""
+
+    approval_id: str
+    reason: str
+    user_id: str | None = None
+    channel_type: str | None = None
+    platform_id: str | None = None
+
+
+class SystemActionRefused(Event, tag="system.refused", frozen=True):
+    """An agent's system action (a `kind='system'` row) the host did not carry out, and why; the agent is told."""
+
+    session_id: str
+    request_id: str
+    action: str
+    reason: str
+
+
+class MessageRetried(Event, tag="message.retried", frozen=True):
+    """A message whose container died or was stopped while holding it: pending again later, or failed for good."""
+
+    session_id: str
+    message_id: str
+    tries: int
+    status: str  # "pending" | "failed"
+    retry_at: str | None = None
     reason: str = ""
 
 
@@ -319,11 +358,15 @@ ALL_EVENT_TYPES: tuple[type[Event], ...] = (
     ContainerAdopted,
     MessageDelivered,
     DeliveryFailed,
+    MessageHeld,
     QuestionAsked,
     QuestionAnswered,
     ApprovalRequested,
     ApprovalCardSent,
     ApprovalResolved,
+    ApprovalAnswerRefused,
+    SystemActionRefused,
+    MessageRetried,
     TaskScheduled,
     TaskCancelled,
     TaskPaused,

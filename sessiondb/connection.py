@@ -9,6 +9,12 @@
 - `mmap_size=0`: mapped pages are exactly what a mount may serve stale.
 - A DB file that is a symlink is refused: the folder is writable by the container,
   which could otherwise point the host at a file outside it.
+- The host never opens a session DB file except through SQLite. Closing any
+  other descriptor of the file drops every POSIX lock this process holds on it,
+  including another thread's write lock: the container would then find the
+  host's journal "hot" (its reads fail with "attempt to write a readonly
+  database") or, writing, roll the host's transaction back. So checks of the
+  file use lstat(), and the WAL check asks SQLite for the journal mode.
 """
 
 from __future__ import annotations
@@ -28,8 +34,7 @@ from sessiondb.paths import inbound_path, lock_path, outbound_path
 from sessiondb.schema import INBOUND_EXTENSIONS, INBOUND_SCHEMA, INBOUND_SCHEMA_VERSION
 
 BUSY_TIMEOUT_S = 5.0
-_SQLITE_MAGIC = b"SQLite format 3\x00"
-_WAL_VERSION = 2
+_HEADER_BYTES = 20
 
 
 @contextmanager
@@ -52,20 +57,20 @@ def _connect(path: Path, mode: str) -> sqlite3.Connection:
 
 
 def _file_state(path: Path) -> str:
-    """'missing', 'empty' (no header yet) or 'ok'; refuses symlinks and WAL-mode files."""
+    """'missing', 'empty' (no header yet) or 'ok'; refuses symlinks. Never opens the file (see above)."""
     try:
         info = path.lstat()
     except FileNotFoundError:
         return "missing"
     if stat.S_ISLNK(info.st_mode) or not stat.S_ISREG(info.st_mode):
         raise ProtocolViolation(f"{path} is not a regular file (a symlink?); refusing to open it")
-    with path.open("rb") as handle:
-        header = handle.read(20)
-    if len(header) < 20:
-        return "empty"
-    if header[:16] == _SQLITE_MAGIC and _WAL_VERSION in (header[18], header[19]):
+    return "empty" if info.st_size < _HEADER_BYTES else "ok"
+
+
+def _refuse_wal(conn: sqlite3.Connection, path: Path, schema: str = "main") -> None:
+    """WAL's shared memory does not cross a VM mount: a session DB in WAL mode breaks the protocol."""
+    if conn.execute(f"PRAGMA {schema}.journal_mode").fetchone()[0] == "wal":
         raise ProtocolViolation(f"{path} is in WAL mode; session DBs must use journal_mode=DELETE")
-    return "ok"
 
 
 def _checked_inbound(session: Path, *, may_be_missing: bool = False) -> Path:
@@ -95,6 +100,7 @@ def inbound_writer(session: Path, *, create: bool = False) -> Iterator[sqlite3.C
         path = _checked_inbound(session, may_be_missing=create)
         conn = _connect(path, "rwc" if create else "rw")
         try:
+            _refuse_wal(conn, path)
             _ensure_inbound_schema(conn)
             conn.execute("BEGIN IMMEDIATE")
             yield conn
@@ -114,6 +120,7 @@ def outbound_reader(session: Path) -> Iterator[sqlite3.Connection | None]:
         return
     conn = _connect(path, "ro")
     try:
+        _refuse_wal(conn, path)
         yield conn
     finally:
         conn.close()
@@ -161,13 +168,16 @@ def _tolerant_source(conn: sqlite3.Connection, table: str, current: bool) -> str
 @contextmanager
 def session_view(session: Path) -> Iterator[SessionView]:
     """inbound.db read-only, with outbound.db attached read-only as `ob` when it exists."""
-    conn = _connect(_checked_inbound(session), "ro")
+    inbound = _checked_inbound(session)
+    conn = _connect(inbound, "ro")
     try:
+        _refuse_wal(conn, inbound)
         current = conn.execute("PRAGMA user_version").fetchone()[0] >= INBOUND_SCHEMA_VERSION
         out_tables: frozenset[str] = frozenset()
         out_path = outbound_path(session)
         if _file_state(out_path) != "missing":
             conn.execute("ATTACH DATABASE ? AS ob", (f"file:{quote(str(out_path))}?mode=ro",))
+            _refuse_wal(conn, out_path, "ob")
             out_tables = frozenset(row[0] for row in conn.execute("SELECT name FROM ob.sqlite_master"))
         yield SessionView(
             conn=conn,

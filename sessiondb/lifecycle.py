@@ -130,7 +130,7 @@ def claimed_messages(session: Path) -> list[Claim]:
     """
     with session_view(session) as view:
         rows = view.conn.execute(
-            "SELECT m.id, m.seq, m.kind, m.tries, a.status_changed"
+            "SELECT m.id, m.seq, m.kind, m.tries, a.status_changed, m.channel_type, m.platform_id, m.thread_id"
             f" FROM {view.messages_in} AS m JOIN {view.acks} AS a ON a.message_id = m.id"
             f" WHERE m.status IN {_OPEN} AND a.status = 'processing'"
             f" AND {_ACK_CURRENT}"
@@ -143,8 +143,11 @@ def claimed_messages(session: Path) -> list[Claim]:
             kind=kind,
             tries=tries or 0,
             claimed_at=parse_db_time_or_none(claimed_at) or _UNKNOWN_TIME,
+            channel_type=channel_type,
+            platform_id=platform_id,
+            thread_id=thread_id,
         )
-        for message_id, seq, kind, tries, claimed_at in rows
+        for message_id, seq, kind, tries, claimed_at, channel_type, platform_id, thread_id in rows
     ]
 
 

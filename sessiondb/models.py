@@ -77,6 +77,9 @@ class Claim(msgspec.Struct, frozen=True, kw_only=True):
     kind: str
     tries: int
     claimed_at: datetime
+    channel_type: str | None = None  # where the message came from, to tell its sender if it fails for good
+    platform_id: str | None = None
+    thread_id: str | None = None
 
 
 class RetryOutcome(msgspec.Struct, frozen=True, kw_only=True):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import typer
+from rich.markup import escape
 
 from tools.cli_common import UserError, err
 
@@ -21,6 +22,25 @@ app = typer.Typer(
 from tools import cli_host  # noqa: E402
 
 app.command("up")(cli_host.up)
+app.command("down")(cli_host.down)
+from tools import cli_status  # noqa: E402
+
+app.command("status")(cli_status.status)
+from tools import cli_chat  # noqa: E402
+
+app.command("chat")(cli_chat.chat)
+from tools import cli_groups  # noqa: E402
+
+app.add_typer(cli_groups.app, name="groups")
+from tools import cli_wire  # noqa: E402
+
+app.command("wire")(cli_wire.wire_command)
+from tools import cli_sessions  # noqa: E402
+
+app.add_typer(cli_sessions.app, name="sessions")
+from tools import cli_doctor  # noqa: E402
+
+app.command("doctor")(cli_doctor.doctor)
 from tools import cli_migrate  # noqa: E402
 
 app.add_typer(cli_migrate.app, name="migrate")
@@ -39,7 +59,7 @@ def main() -> None:
     try:
         app()
     except UserError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        err.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True, highlight=False)
         if exc.hint:
-            err.print(f"[dim]hint: {exc.hint}[/dim]")
+            err.print(f"[dim]hint: {escape(exc.hint)}[/dim]", soft_wrap=True, highlight=False)
         sys.exit(2)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from msgspec.structs import replace
 from rich.console import Console
 
+from config.logs import configure_logging
 from config.settings import Settings, SettingsError, load_settings
 
 out = Console()
@@ -19,8 +21,14 @@ class UserError(Exception):
 
 
 def settings_or_exit() -> Settings:
-    """Load settings, turning a bad value into a clear one-line error."""
+    """Load settings, turning a bad value into a clear one-line error; logs go to stderr, never into --json output.
+
+    A short command logs warnings and errors only, unless debug logging is asked for.
+    """
     try:
-        return load_settings()
+        settings = load_settings()
     except SettingsError as exc:
         raise UserError(str(exc), "fix the variable in your environment or in .env") from None
+    quiet = settings if settings.log_level in ("debug", "warning", "error") else replace(settings, log_level="warning")
+    configure_logging(quiet)
+    return settings

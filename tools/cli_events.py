@@ -20,6 +20,7 @@ from rich.text import Text
 
 from events.clock import PLAIN_LENGTH
 from events.codec import TAGS, EventDecodeError, RecordedEvent
+from events.query import EventFilter
 from events.reader import EventReader
 from events.replay import verify
 from tools.cli_common import UserError, err, out, settings_or_exit
@@ -137,7 +138,7 @@ def events_command(
     encoder = msgspec.json.Encoder()
     try:
         with EventReader(path) as reader:
-            matching = reader.read(session=session, group=group, since=since_text, types=types, limit=limit)
+            matching = reader.read(EventFilter(session=session, group=group, since=since_text, types=types), limit)
             if as_json:
                 for recorded in matching:
                     sys.stdout.write(encoder.encode(recorded).decode() + "\n")

@@ -9,7 +9,7 @@ export PATH="$root/.venv/bin:$PATH"
 echo "== ruff"
 ruff check .
 echo "== mypy"
-mypy events sessiondb actors channels config tools
+mypy events sessiondb credentials actors channels config tools
 echo "== unit tests"
 "$py" -m pytest -q tests/unit
 echo "== docker engine and agent image"

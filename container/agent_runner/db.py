@@ -72,6 +72,34 @@ CREATE TABLE IF NOT EXISTS session_state (
 AckStatus = Literal["processing", "completed", "failed"]
 CHAT_KINDS = frozenset({"chat", "chat-sdk"})
 _SQLITE_MAX_PARAMS = 900
+LOCK_WAIT_S = 10.0
+LOCK_RETRY_S = 0.0002
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
+def retry_busy(conn: sqlite3.Connection, sql: str) -> None:
+    """Run `sql`, retrying every 0.2 ms while the other side holds a lock.
+
+    The two sides only ever hold a lock for a moment, but SQLite's own busy
+    handler sleeps 1, 2, 5, 10 ms… between tries, which costs a reply several
+    milliseconds per collision. The built-in handler is switched off meanwhile.
+    """
+    deadline = time.monotonic() + LOCK_WAIT_S
+    conn.execute("PRAGMA busy_timeout = 0")
+    try:
+        while True:
+            try:
+                conn.execute(sql)
+                return
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc) or time.monotonic() > deadline:
+                    raise
+            time.sleep(LOCK_RETRY_S)
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {int(LOCK_WAIT_S * 1000)}")
 
 
 def new_id(prefix: str) -> str:
@@ -139,14 +167,16 @@ class SessionDb:
         self._lock = threading.RLock()
         self._depth = 0
         self._out: sqlite3.Connection | None = None
+        # Inbound ids acked here (any status), so a poll rarely has to ask outbound.db.
+        self._acked: set[str] = set()
 
     # -- lifecycle -------------------------------------------------------------------
 
     def open(self) -> SessionDb:
         self.outbound_path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.outbound_path, isolation_level=None, check_same_thread=False, timeout=5.0)
+        conn = sqlite3.connect(self.outbound_path, isolation_level=None, check_same_thread=False, timeout=LOCK_WAIT_S)
         conn.execute("PRAGMA journal_mode=DELETE")
-        conn.executescript(OUTBOUND_SCHEMA)
+        conn.executescript(f"BEGIN IMMEDIATE;{OUTBOUND_SCHEMA}COMMIT;")  # all tables appear at once
         columns = {row[1] for row in conn.execute("PRAGMA table_info(session_state)")}
         if "updated_at" not in columns:
             conn.execute("ALTER TABLE session_state ADD COLUMN updated_at TEXT NOT NULL DEFAULT ''")
@@ -171,7 +201,7 @@ class SessionDb:
         with self._lock:
             conn = self.out
             if self._depth == 0:
-                conn.execute("BEGIN IMMEDIATE")
+                retry_busy(conn, "BEGIN IMMEDIATE")
             self._depth += 1
             try:
                 yield conn
@@ -179,18 +209,31 @@ class SessionDb:
                 self._depth -= 1
                 if self._depth == 0:
                     conn.execute("ROLLBACK")
+                    self._acked.clear()  # it may hold ids whose acks were just rolled back
                 raise
             self._depth -= 1
             if self._depth == 0:
-                conn.execute("COMMIT")
+                try:
+                    retry_busy(conn, "COMMIT")  # waits for the host's readers to let go
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    self._acked.clear()
+                    raise
 
     @contextmanager
     def read_inbound(self) -> Iterator[sqlite3.Connection]:
-        """A fresh read-only connection to inbound.db, closed after use."""
+        """A fresh read-only connection to inbound.db, closed after use.
+
+        The reads run in one transaction, so several statements see one state of
+        the file, and the shared lock is taken with fine-grained retries.
+        """
         uri = self.inbound_path.absolute().as_uri() + "?mode=ro"
-        conn = sqlite3.connect(uri, uri=True, timeout=5.0)
+        conn = sqlite3.connect(uri, uri=True, timeout=LOCK_WAIT_S, isolation_level=None)
         try:
             conn.execute("PRAGMA mmap_size=0")
+            conn.execute("BEGIN")
+            retry_busy(conn, "SELECT count(*) FROM sqlite_master")
             yield conn
         finally:
             conn.close()
@@ -214,11 +257,12 @@ class SessionDb:
             if has_on_wake and not include_on_wake:
                 sql += " AND COALESCE(on_wake, 0) = 0"
             rows = conn.execute(sql + " ORDER BY timestamp, seq").fetchall()
-        messages = [_inbound(row) for row in rows]
-        if not messages:
+        # Rows this runner finished stay 'pending' until the host's next sync: skip them cheaply.
+        rows = [row for row in rows if row[0] not in self._acked]
+        if not rows:
             return []
-        acked = self.acked_ids(m.id for m in messages)
-        return [m for m in messages if m.id not in acked]
+        acked = self.acked_ids(row[0] for row in rows)
+        return [_inbound(row) for row in rows if row[0] not in acked]
 
     def inbound_by_seq(self, seq: int) -> InboundMessage | None:
         if not self.inbound_path.exists():
@@ -361,26 +405,33 @@ class SessionDb:
     # -- processing acks -------------------------------------------------------------
 
     def mark(self, ids: Iterable[str], status: AckStatus) -> None:
+        ids = list(ids)
         with self.transaction() as conn:
             conn.executemany(
                 "INSERT OR REPLACE INTO processing_ack (message_id, status, status_changed)"
                 " VALUES (?, ?, datetime('now'))",
                 [(message_id, status) for message_id in ids],
             )
+            self._acked.update(ids)
 
     def forget_acks(self, ids: Iterable[str]) -> None:
         """Drop acks so the rows are taken again (a follow-up that could not be delivered)."""
+        ids = list(ids)
         with self.transaction() as conn:
             conn.executemany("DELETE FROM processing_ack WHERE message_id = ?", [(i,) for i in ids])
+            self._acked.difference_update(ids)
 
     def clear_stale_processing(self) -> int:
         """Forget 'processing' acks a crashed predecessor left, so those rows are processed again."""
+        self._acked.clear()
         with self.transaction() as conn:
             return conn.execute("DELETE FROM processing_ack WHERE status = 'processing'").rowcount
 
     def acked_ids(self, ids: Iterable[str]) -> set[str]:
-        wanted = list(ids)
-        found: set[str] = set()
+        """Which of `ids` have an ack (any status) in outbound.db."""
+        ids = list(ids)
+        found = {i for i in ids if i in self._acked}
+        wanted = [i for i in ids if i not in found]
         with self._lock:
             for start in range(0, len(wanted), _SQLITE_MAX_PARAMS):
                 chunk = wanted[start : start + _SQLITE_MAX_PARAMS]
@@ -391,6 +442,7 @@ class SessionDb:
                         f"SELECT message_id FROM processing_ack WHERE message_id IN ({marks})", chunk
                     )
                 )
+            self._acked.update(found)
         return found
 
     def ack_status(self, message_id: str) -> str | None:

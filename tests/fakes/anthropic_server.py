@@ -20,6 +20,7 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -117,6 +118,8 @@ def last_message_is_tool_result(body: dict[str, Any]) -> bool:
 class FakeAnthropicServer:
     responder: Responder
     host: str = "127.0.0.1"
+    event_delay_s: float = 0.0
+    """A pause after each server-sent event, so a test can tell streaming from buffering."""
     requests: list[RecordedRequest] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
     _thread: threading.Thread | None = None
@@ -164,6 +167,9 @@ class FakeAnthropicServer:
 def _make_handler(fake: FakeAnthropicServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out as separate writes: without this, Nagle's algorithm and the client's delayed
+        # ACK hold every JSON reply back ~40 ms.
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:
             """Quiet: the recorded requests are the log."""
@@ -224,6 +230,8 @@ def _make_handler(fake: FakeAnthropicServer) -> type[BaseHTTPRequestHandler]:
             for event, data in _stream_events(message_id, blocks):
                 self.wfile.write(f"event: {event}\ndata: {json.dumps(data)}\n\n".encode())
                 self.wfile.flush()
+                if fake.event_delay_s:
+                    time.sleep(fake.event_delay_s)
             self.close_connection = True
 
     return Handler

@@ -20,7 +20,6 @@ import os
 import pwd
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import sysconfig
@@ -51,6 +50,7 @@ from tests.unit.runner_support import (
     outbound_rows,
     set_destinations,
     set_routing,
+    state,
 )
 
 pytestmark = pytest.mark.integration
@@ -183,6 +183,16 @@ class Runner:
         return self.process.returncode, time.monotonic() - started
 
 
+def answer(ws: Workspace, base_url: str, message_id: str, log_name: str = "runner.log") -> Runner:
+    """Start a runner, wait until it completed `message_id`, stop it; returns the stopped runner."""
+    runner = Runner(ws, base_url, log_name)
+    try:
+        wait_until(runner, lambda: acks(ws.root).get(message_id) == "completed", f"{message_id} to complete")
+    finally:
+        runner.stop()
+    return runner
+
+
 def wait_until(runner: Runner, predicate: Any, what: str) -> Any:
     deadline = time.monotonic() + REPLY_TIMEOUT_S
     while time.monotonic() < deadline:
@@ -246,12 +256,7 @@ def scripted_agent(note_path: Path) -> Any:
 
 
 def stored_continuation(ws: Workspace) -> str | None:
-    conn = sqlite3.connect(f"file:{ws.root / 'outbound.db'}?mode=ro", uri=True)
-    try:
-        row = conn.execute("SELECT value FROM session_state WHERE key = 'continuation:claude'").fetchone()
-    finally:
-        conn.close()
-    return str(row[0]) if row else None
+    return state(ws.root).get("continuation:claude")
 
 
 def test_claude_runs_tools_answers_and_resumes(workspace: Workspace) -> None:
@@ -288,11 +293,7 @@ def test_claude_runs_tools_answers_and_resumes(workspace: Workspace) -> None:
         first_count = len(requests)
 
         add_message(workspace.root, "m2", chat("What did you save?"))
-        second = Runner(workspace, fake.url, "runner-2.log")
-        try:
-            wait_until(second, lambda: acks(workspace.root).get("m2") == "completed", "the resumed answer")
-        finally:
-            second.stop()
+        second = answer(workspace, fake.url, "m2", "runner-2.log")
         assert chat_texts(workspace)[-1] == "You asked me to save a note: buy milk."
         assert "resuming" in second.log()
         resumed = fake.message_requests()[first_count]
@@ -303,13 +304,9 @@ def test_claude_runs_tools_answers_and_resumes(workspace: Workspace) -> None:
 def test_refused_credentials_get_a_helpful_reply(workspace: Workspace) -> None:
     with FakeAnthropicServer(lambda body: ErrorReply(401, "authentication_error", "invalid x-api-key")) as fake:
         add_message(workspace.root, "m1", chat("hello?"))
-        runner = Runner(workspace, fake.url, "runner.log")
-        try:
-            started = time.monotonic()
-            wait_until(runner, lambda: acks(workspace.root).get("m1") == "completed", "the credentials reply")
-            assert time.monotonic() - started < 30
-        finally:
-            runner.stop()
+        started = time.monotonic()
+        answer(workspace, fake.url, "m1")
+        assert time.monotonic() - started < 30  # not the CLI's minutes of retries
     [reply] = chat_texts(workspace)
     assert "ANTHROPIC_API_KEY" in reply and "hermitcrab doctor" in reply
 
@@ -322,10 +319,6 @@ def test_an_unknown_stored_conversation_is_replaced(workspace: Workspace) -> Non
         os.chown(workspace.root / "outbound.db", workspace.account.uid, workspace.account.gid)
     with FakeAnthropicServer(lambda body: text_reply("Fresh start, hello!")) as fake:
         add_message(workspace.root, "m1", chat("hi again"))
-        runner = Runner(workspace, fake.url, "runner.log")
-        try:
-            wait_until(runner, lambda: acks(workspace.root).get("m1") == "completed", "the answer after a stale id")
-        finally:
-            runner.stop()
+        answer(workspace, fake.url, "m1")
     assert chat_texts(workspace) == ["Fresh start, hello!"]
     assert stored_continuation(workspace) not in (None, STALE_ID)

@@ -86,8 +86,11 @@ def one_of_each() -> list[ev.Event]:
         ev.ContainerStopping(session_id="s1", container_id="c1", reason="idle"),
         ev.ContainerStopped(session_id="s1", container_id="c1", reason="idle", exit_code=137),
         ev.ContainerAdopted(session_id="s1", container_id="c2", container_name="hermitcrab-abc-s1"),
-        ev.MessageDelivered(session_id="s1", message_out_id="out-1", platform_message_id="pm-1", channel_type="terminal"),
+        ev.MessageDelivered(
+            session_id="s1", message_out_id="out-1", platform_message_id="pm-1", channel_type="terminal"
+        ),
         ev.DeliveryFailed(session_id="s1", message_out_id="out-2", attempt=2, error="timeout", final=True),
+        ev.MessageHeld(session_id="s1", message_out_id="out-3", reason="rate limit", until="2026-01-01 00:01:00"),
         ev.QuestionAsked(
             question_id="q1",
             session_id="s1",
@@ -110,10 +113,33 @@ def one_of_each() -> list[ev.Event]:
         ),
         ev.ApprovalCardSent(approval_id="a1", platform_message_id="pm-2"),
         ev.ApprovalResolved(approval_id="a1", status="approved", user_id="u1", reason="fine"),
+        ev.ApprovalAnswerRefused(
+            approval_id="a1", reason="not the admin", user_id="u2", channel_type="terminal", platform_id="tty-1"
+        ),
+        ev.SystemActionRefused(session_id="s1", request_id="r2", action="add_mcp_server", reason="not allowed"),
+        ev.MessageRetried(
+            session_id="s1", message_id="in-1", tries=2, status="pending", retry_at="2030-01-01 00:00:10", reason="died"
+        ),
+        ev.ApprovalAnswerRefused(
+            approval_id="a1", reason="not the admin", user_id="u7", channel_type="terminal", platform_id="tty-1"
+        ),
+        ev.SystemActionRefused(session_id="s1", request_id="sys-1", action="create_agent", reason="not admin"),
+        ev.MessageRetried(
+            session_id="s1", message_id="m1", tries=2, status="pending", retry_at="2030-01-01 00:00:10", reason="stuck"
+        ),
         ev.TaskScheduled(task_id="task1", session_id="s1", process_after="2030-01-01 09:00:00", recurrence="0 9 * * *"),
         ev.TaskPaused(task_id="task1", session_id="s1"),
         ev.TaskResumed(task_id="task1", session_id="s1"),
         ev.TaskCancelled(task_id="task1", session_id="s1"),
+        ev.UsageRecorded(
+            agent_group_id="g1",
+            session_id="s1",
+            input_tokens=120,
+            output_tokens=30,
+            cache_read_tokens=4,
+            cache_creation_tokens=5,
+            model="sonnet",
+        ),
     ]
 
 
@@ -202,7 +228,9 @@ class HistoryWriter:
             aid = self._id("a")
             self.approvals.append(aid)
             return f"approval:{aid}", [
-                ev.ApprovalRequested(approval_id=aid, request_id=f"r-{aid}", action="act", payload="{}", session_id=sid),
+                ev.ApprovalRequested(
+                    approval_id=aid, request_id=f"r-{aid}", action="act", payload="{}", session_id=sid
+                ),
                 ev.ApprovalCardSent(approval_id=aid, platform_message_id=f"pm-{aid}"),
             ]
         if roll < 0.16 and self.approvals:
@@ -234,7 +262,9 @@ class HistoryWriter:
             ev.MessageRouted(message_id=self._id("in"), session_id=sid, kind="chat", seq=2 * self.counter),
             ev.WakeRequested(session_id=sid, reason="message"),
             ev.ContainerStarting(session_id=sid, container_name=f"n-{sid}"),
-            ev.ContainerSpawned(session_id=sid, container_id=cid, container_name=f"n-{sid}", image="i", mounts_digest="d"),
+            ev.ContainerSpawned(
+                session_id=sid, container_id=cid, container_name=f"n-{sid}", image="i", mounts_digest="d"
+            ),
             ev.ContainerIdle(session_id=sid, container_id=cid),
             ev.ContainerBusy(session_id=sid, container_id=cid),
             ev.ContainerStopping(session_id=sid, container_id=cid, reason="idle"),
@@ -244,5 +274,7 @@ class HistoryWriter:
             ev.DeliveryFailed(session_id=sid, message_out_id=f"o{rng.randint(1, 30)}", attempt=1, error="x"),
             ev.MessageDropped(message_id=self._id("in"), reason="no wiring"),
             ev.SessionActorCrashed(session_id=sid, error="boom"),
+            ev.UsageRecorded(agent_group_id=rng.choice(self.groups), session_id=sid, input_tokens=9, output_tokens=3),
+            ev.MessageRetried(session_id=sid, message_id=f"in{rng.randint(1, 30)}", tries=1, status="pending"),
         ]
         return rng.sample(choices, rng.randint(1, 3))

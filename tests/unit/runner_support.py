@@ -46,6 +46,8 @@ CREATE TABLE session_routing (
 """
 
 MAIN_CHAT = ("terminal", "tty-main")
+MAIN_DEST = ("main", "Main", "channel", *MAIN_CHAT, None)
+OTHER_DEST = ("other", "Other chat", "channel", "slack", "C-other", None)
 
 
 @contextmanager
@@ -64,6 +66,14 @@ def create_inbound(path: Path, *, on_wake_column: bool = True) -> None:
     with host_write(path) as conn:
         conn.execute("PRAGMA journal_mode=DELETE")
         conn.executescript(INBOUND_SCHEMA.format(extra=extra))
+
+
+def create_session(workspace: Path) -> Path:
+    """inbound.db with two channel destinations (`main`, `other`) and `main` as the default route."""
+    create_inbound(workspace / "inbound.db")
+    set_destinations(workspace, [MAIN_DEST, OTHER_DEST])
+    set_routing(workspace, *MAIN_CHAT)
+    return workspace
 
 
 def next_even_seq(workspace: Path) -> int:
@@ -135,38 +145,36 @@ def set_routing(
         )
 
 
-def outbound_rows(workspace: Path) -> list[dict[str, Any]]:
+def read_outbound(workspace: Path, sql: str) -> list[sqlite3.Row]:
+    """Rows from outbound.db as the host reads it: missing file or tables read as empty."""
     path = workspace / "outbound.db"
     if not path.exists():
         return []
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
     conn.row_factory = sqlite3.Row
     try:
-        rows = [dict(r) for r in conn.execute("SELECT * FROM messages_out ORDER BY seq")]
+        return conn.execute(sql).fetchall()
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return []
+        raise
     finally:
         conn.close()
+
+
+def outbound_rows(workspace: Path) -> list[dict[str, Any]]:
+    rows = [dict(r) for r in read_outbound(workspace, "SELECT * FROM messages_out ORDER BY seq")]
     for row in rows:
         row["body"] = json.loads(row["content"])
     return rows
 
 
 def acks(workspace: Path) -> dict[str, str]:
-    path = workspace / "outbound.db"
-    if not path.exists():
-        return {}
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        return dict(conn.execute("SELECT message_id, status FROM processing_ack").fetchall())
-    finally:
-        conn.close()
+    return {r[0]: r[1] for r in read_outbound(workspace, "SELECT message_id, status FROM processing_ack")}
 
 
 def state(workspace: Path) -> dict[str, str]:
-    conn = sqlite3.connect(f"file:{workspace / 'outbound.db'}?mode=ro", uri=True)
-    try:
-        return dict(conn.execute("SELECT key, value FROM session_state").fetchall())
-    finally:
-        conn.close()
+    return {r[0]: r[1] for r in read_outbound(workspace, "SELECT key, value FROM session_state")}
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, what: str = "condition") -> Any:
@@ -250,4 +258,7 @@ class RunningLoop:
         return [r for r in outbound_rows(self.workspace) if r["kind"] != "system"]
 
     def wait_replies(self, count: int, timeout: float = 5.0) -> list[dict[str, Any]]:
-        return wait_for(lambda: (r := self.replies()) and len(r) >= count and r, timeout, f"{count} replies")
+        rows: list[dict[str, Any]] = wait_for(
+            lambda: (r := self.replies()) and len(r) >= count and r, timeout, f"{count} replies"
+        )
+        return rows

@@ -47,7 +47,9 @@ class FakeContainer:
         kind: str = "chat",
         deliver_after: str | None = None,
         timestamp: str | None = None,
+        route: tuple[str | None, str | None, str | None] = (None, None, None),
     ) -> int:
+        """Write a messages_out row; `route` is its (channel_type, platform_id, thread_id)."""
         conn = self._outbound()
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -57,9 +59,9 @@ class FakeContainer:
             )
             seq = highest + 1 if highest % 2 == 0 else highest + 2
             conn.execute(
-                "INSERT INTO messages_out (id, seq, timestamp, deliver_after, kind, content)"
-                " VALUES (?, ?, COALESCE(?, datetime('now')), ?, ?, ?)",
-                (message_id, seq, timestamp, deliver_after, kind, content),
+                "INSERT INTO messages_out (id, seq, timestamp, deliver_after, kind, content,"
+                " channel_type, platform_id, thread_id) VALUES (?, ?, COALESCE(?, datetime('now')), ?, ?, ?, ?, ?, ?)",
+                (message_id, seq, timestamp, deliver_after, kind, content, *route),
             )
             conn.execute("COMMIT")
             return seq

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import structlog
 from typer.testing import CliRunner
 
 from config.settings import Settings
@@ -16,6 +18,14 @@ from events.log import EventLog
 from tools.cli import app
 from tools.cli_common import UserError
 from tools.cli_events import expand_types, parse_since
+
+
+@pytest.fixture(autouse=True)
+def _keep_logging_config() -> Iterator[None]:
+    """The CLI configures structlog onto the runner's stderr, which is closed after each invoke: undo it."""
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
 
 
 @pytest.fixture
@@ -35,7 +45,9 @@ def filled(settings: Settings) -> Path:
         log.append(
             "session:s1",
             [
-                ev.ContainerSpawned(session_id="s1", container_id="c1", container_name="n1", image="i", mounts_digest="d"),
+                ev.ContainerSpawned(
+                    session_id="s1", container_id="c1", container_name="n1", image="i", mounts_digest="d"
+                ),
                 ev.ContainerIdle(session_id="s1", container_id="c1"),
             ],
         )
@@ -69,8 +81,15 @@ def test_events_filtered_by_session_group_and_type(runner: CliRunner, filled: Pa
     assert [line["position"] for line in by_session] == [3, 5, 6, 7]
     by_group = _json_lines(runner.invoke(app, ["events", "--group", "g2", "--json"]).stdout)
     assert [line["position"] for line in by_group] == [2, 4]
-    by_type = _json_lines(runner.invoke(app, ["events", "--type", "container.*", "--type", "group.created", "--json"]).stdout)
-    assert [line["type"] for line in by_type] == ["group.created", "group.created", "container.spawned", "container.idle"]
+    by_type = _json_lines(
+        runner.invoke(app, ["events", "--type", "container.*", "--type", "group.created", "--json"]).stdout
+    )
+    assert [line["type"] for line in by_type] == [
+        "group.created",
+        "group.created",
+        "container.spawned",
+        "container.idle",
+    ]
     limited = _json_lines(runner.invoke(app, ["events", "--limit", "2", "--json"]).stdout)
     assert [line["position"] for line in limited] == [1, 2]
 
@@ -101,7 +120,7 @@ def test_events_with_no_match_says_so(runner: CliRunner, filled: Path) -> None:
 
 
 def test_events_refuses_an_unknown_type_with_a_suggestion(runner: CliRunner, filled: Path) -> None:
-    with pytest.raises(UserError, match="unknown event type 'container.spawn'") as raised:
+    with pytest.raises(UserError, match=r"unknown event type 'container\.spawn'") as raised:
         expand_types(["container.spawn"])
     assert "container.spawned" in raised.value.hint
     result = runner.invoke(app, ["events", "--type", "nonsense"])

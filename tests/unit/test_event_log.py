@@ -13,6 +13,7 @@ import pytest
 from events import types as ev
 from events.clock import PLAIN_LENGTH
 from events.log import EventLog, ProjectionError, StaleVersionError
+from events.schema import MIGRATIONS
 
 
 @pytest.fixture
@@ -112,7 +113,10 @@ def test_a_conflicting_event_fails_the_whole_append(log: EventLog) -> None:
     with pytest.raises(ProjectionError, match=r"group\.created on stream 'group:b'.*folder"):
         log.append(
             "group:b",
-            [ev.GroupCreated(group_id="b", name="B", folder="other"), ev.GroupCreated(group_id="c", name="C", folder="shared")],
+            [
+                ev.GroupCreated(group_id="b", name="B", folder="other"),
+                ev.GroupCreated(group_id="c", name="C", folder="shared"),
+            ],
         )
     assert log.last_position() == 1
     assert log.store.agent_group("b") is None
@@ -224,7 +228,8 @@ def test_migrations_are_recorded_and_applied_once(tmp_path: Path) -> None:
     conn = sqlite3.connect(path)
     rows = conn.execute("SELECT version, name FROM migrations ORDER BY version").fetchall()
     conn.close()
-    assert rows == [(1, "event-log"), (2, "projections")]
+    assert rows == [(m.version, m.name) for m in MIGRATIONS]
+    assert rows[:2] == [(1, "event-log"), (2, "projections")]
 
 
 def test_open_catches_up_from_the_checkpoint_only(tmp_path: Path) -> None:
@@ -237,7 +242,7 @@ def test_open_catches_up_from_the_checkpoint_only(tmp_path: Path) -> None:
     with conn:
         conn.execute(
             "INSERT INTO events (stream, version, type, payload, recorded_at) VALUES ('session:s', 2, 'container.idle',"
-            " '{\"type\":\"container.idle\",\"session_id\":\"s\",\"container_id\":\"c\"}', '2026-01-01 00:00:00.5')"
+            ' \'{"type":"container.idle","session_id":"s","container_id":"c"}\', \'2026-01-01 00:00:00.5\')'
         )
         # A projection row the catch-up must leave alone: only events after the checkpoint are applied.
         conn.execute("UPDATE agent_groups SET name = 'kept' WHERE id = 'g'")
@@ -279,7 +284,9 @@ def test_open_does_not_scan_the_events_table(tmp_path: Path, monkeypatch: pytest
 
 def test_read_filters(log: EventLog) -> None:
     log.append("group:g", [ev.GroupCreated(group_id="g", name="G", folder="g")])
-    log.append("session:s1", [ev.SessionCreated(session_id="s1", agent_group_id="g"), ev.WakeRequested(session_id="s1")])
+    log.append(
+        "session:s1", [ev.SessionCreated(session_id="s1", agent_group_id="g"), ev.WakeRequested(session_id="s1")]
+    )
     log.append("session:s2", [ev.SessionCreated(session_id="s2", agent_group_id="other")])
     log.append("question:q", [ev.QuestionAsked(question_id="q", session_id="s1", message_out_id="o")])
     log.append("sessionless", [ev.MessageDropped(message_id="m", reason="r")])
@@ -298,3 +305,20 @@ def test_read_filters(log: EventLog) -> None:
     assert positions(group="g") == [1, 2, 3, 5]
     assert positions(since="2000-01-01 00:00:00") == [1, 2, 3, 4, 5, 6]
     assert positions(since="2999-01-01 00:00:00") == []
+
+
+def test_read_connections_of_finished_threads_are_released(tmp_path: Path) -> None:
+    log = EventLog.open(tmp_path / "central.db")
+    try:
+
+        def read_once() -> None:
+            log.store.agent_groups()
+
+        for _ in range(30):
+            thread = threading.Thread(target=read_once)
+            thread.start()
+            thread.join()
+        read_once()
+        assert log.store._connections.open_count() <= 2  # this thread's and at most the last finished one's
+    finally:
+        log.close()

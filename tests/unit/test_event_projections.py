@@ -19,7 +19,9 @@ from tests.unit.event_samples import CONFIG
 def log(tmp_path: Path) -> Iterator[EventLog]:
     opened = EventLog.open(tmp_path / "hermitcrab.db")
     opened.append("group:g1", [ev.GroupCreated(group_id="g1", name="Main", folder="main", is_admin=True)])
-    opened.append("messaging_group:m1", [ev.MessagingGroupCreated(messaging_group_id="m1", channel_type="tg", platform_id="42")])
+    opened.append(
+        "messaging_group:m1", [ev.MessagingGroupCreated(messaging_group_id="m1", channel_type="tg", platform_id="42")]
+    )
     opened.append("session:s1", [ev.SessionCreated(session_id="s1", agent_group_id="g1", messaging_group_id="m1")])
     yield opened
     opened.close()
@@ -27,7 +29,8 @@ def log(tmp_path: Path) -> Iterator[EventLog]:
 
 def _recorded_at(log: EventLog) -> str:
     """The plain-form time of the newest event."""
-    return list(log.read(after=log.last_position() - 1))[0].recorded_at[:19]
+    (newest,) = log.read(after=log.last_position() - 1)
+    return newest.recorded_at[:19]
 
 
 def test_every_event_type_has_a_projection_handler() -> None:
@@ -79,9 +82,16 @@ def test_agent_created_records_the_parent(log: EventLog) -> None:
 def test_group_deleted_removes_the_group_its_wirings_and_destinations(log: EventLog) -> None:
     log.append("group:g2", [ev.GroupCreated(group_id="g2", name="Other", folder="other")])
     log.append("wiring:w1", [ev.WiringCreated(wiring_id="w1", messaging_group_id="m1", agent_group_id="g2")])
-    log.append("group:g2", [ev.DestinationGranted(agent_group_id="g2", name="boss", kind="agent", target_agent_group_id="g1")])
-    log.append("group:g1", [ev.DestinationGranted(agent_group_id="g1", name="worker", kind="agent", target_agent_group_id="g2")])
-    log.append("group:g1", [ev.DestinationGranted(agent_group_id="g1", name="chat", kind="channel", messaging_group_id="m1")])
+    log.append(
+        "group:g2", [ev.DestinationGranted(agent_group_id="g2", name="boss", kind="agent", target_agent_group_id="g1")]
+    )
+    log.append(
+        "group:g1",
+        [ev.DestinationGranted(agent_group_id="g1", name="worker", kind="agent", target_agent_group_id="g2")],
+    )
+    log.append(
+        "group:g1", [ev.DestinationGranted(agent_group_id="g1", name="chat", kind="channel", messaging_group_id="m1")]
+    )
     log.append("group:g2", [ev.GroupDeleted(group_id="g2")])
     assert log.store.agent_group("g2") is None
     assert log.store.wirings("m1") == []
@@ -94,7 +104,9 @@ def test_messaging_groups_and_wirings_by_priority(log: EventLog) -> None:
     log.append("group:g2", [ev.GroupCreated(group_id="g2", name="Two", folder="two")])
     log.append("group:g3", [ev.GroupCreated(group_id="g3", name="Three", folder="three")])
     rules = TriggerRules(pattern="^hi", mention_only=True)
-    log.append("wiring:w1", [ev.WiringCreated(wiring_id="w1", messaging_group_id="m1", agent_group_id="g1", priority=1)])
+    log.append(
+        "wiring:w1", [ev.WiringCreated(wiring_id="w1", messaging_group_id="m1", agent_group_id="g1", priority=1)]
+    )
     log.append(
         "wiring:w2",
         [
@@ -109,10 +121,16 @@ def test_messaging_groups_and_wirings_by_priority(log: EventLog) -> None:
             )
         ],
     )
-    log.append("wiring:w3", [ev.WiringCreated(wiring_id="w3", messaging_group_id="m1", agent_group_id="g3", priority=1)])
+    log.append(
+        "wiring:w3", [ev.WiringCreated(wiring_id="w3", messaging_group_id="m1", agent_group_id="g3", priority=1)]
+    )
     wirings = log.store.wirings("m1")
     assert [w.id for w in wirings] == ["w2", "w1", "w3"]
-    assert (wirings[0].trigger_rules, wirings[0].session_mode, wirings[0].response_scope) == (rules, "per-thread", "thread")
+    assert (wirings[0].trigger_rules, wirings[0].session_mode, wirings[0].response_scope) == (
+        rules,
+        "per-thread",
+        "thread",
+    )
     assert [w.id for w in log.store.wirings_for_group("g2")] == ["w2"]
     log.append("wiring:w2", [ev.WiringRemoved(wiring_id="w2")])
     assert [w.id for w in log.store.wirings("m1")] == ["w1", "w3"]
@@ -152,7 +170,9 @@ def test_destinations_granted_regranted_and_revoked(log: EventLog) -> None:
         "42",
         "Home",
     )
-    log.append("group:g1", [ev.DestinationGranted(agent_group_id="g1", name="boss", kind="agent", target_agent_group_id="g8")])
+    log.append(
+        "group:g1", [ev.DestinationGranted(agent_group_id="g1", name="boss", kind="agent", target_agent_group_id="g8")]
+    )
     regranted = log.store.destination("g1", "boss")
     assert regranted is not None
     assert regranted.target_agent_group_id == "g8"
@@ -164,14 +184,27 @@ def test_destinations_granted_regranted_and_revoked(log: EventLog) -> None:
     ("events", "status", "container_id"),
     [
         ([ev.ContainerStarting(session_id="s1", container_name="n")], "starting", None),
-        ([ev.ContainerSpawned(session_id="s1", container_id="c1", container_name="n", image="i", mounts_digest="d")], "running", "c1"),
+        (
+            [ev.ContainerSpawned(session_id="s1", container_id="c1", container_name="n", image="i", mounts_digest="d")],
+            "running",
+            "c1",
+        ),
         ([ev.ContainerIdle(session_id="s1", container_id="c1")], "idle", None),
-        ([ev.ContainerIdle(session_id="s1", container_id="c1"), ev.ContainerBusy(session_id="s1", container_id="c1")], "running", None),
+        (
+            [
+                ev.ContainerIdle(session_id="s1", container_id="c1"),
+                ev.ContainerBusy(session_id="s1", container_id="c1"),
+            ],
+            "running",
+            None,
+        ),
         ([ev.ContainerStopping(session_id="s1", container_id="c1", reason="idle")], "stopping", None),
         ([ev.ContainerAdopted(session_id="s1", container_id="c7", container_name="n")], "running", "c7"),
         (
             [
-                ev.ContainerSpawned(session_id="s1", container_id="c1", container_name="n", image="i", mounts_digest="d"),
+                ev.ContainerSpawned(
+                    session_id="s1", container_id="c1", container_name="n", image="i", mounts_digest="d"
+                ),
                 ev.ContainerStopped(session_id="s1", container_id="c1", reason="idle", exit_code=0),
             ],
             "stopped",
@@ -222,7 +255,11 @@ def test_idle_and_wake_do_not_count_as_activity(log: EventLog) -> None:
 def test_sessions_found_listed_and_closed(log: EventLog) -> None:
     log.append(
         "session:s2",
-        [ev.SessionCreated(session_id="s2", agent_group_id="g1", messaging_group_id="m1", thread_id="t", mode="per-thread")],
+        [
+            ev.SessionCreated(
+                session_id="s2", agent_group_id="g1", messaging_group_id="m1", thread_id="t", mode="per-thread"
+            )
+        ],
     )
     found = log.store.find_session("g1", "m1", None)
     assert found is not None
@@ -267,7 +304,11 @@ def test_questions_asked_and_answered(log: EventLog) -> None:
 def test_approvals_requested_carded_and_resolved(log: EventLog) -> None:
     log.append(
         "approval:a1",
-        [ev.ApprovalRequested(approval_id="a1", request_id="r1", action="install_packages", payload="{}", session_id="s1")],
+        [
+            ev.ApprovalRequested(
+                approval_id="a1", request_id="r1", action="install_packages", payload="{}", session_id="s1"
+            )
+        ],
     )
     approval = log.store.pending_approval("a1")
     assert approval is not None

@@ -19,7 +19,9 @@ from tests.unit.event_samples import HistoryWriter
 def _dump(path: Path) -> dict[str, list[tuple[Any, ...]]]:
     conn = sqlite3.connect(path)
     try:
-        return {table: sorted(conn.execute(f"SELECT * FROM {table}").fetchall(), key=repr) for table in PROJECTION_TABLES}
+        return {
+            table: sorted(conn.execute(f"SELECT * FROM {table}").fetchall(), key=repr) for table in PROJECTION_TABLES
+        }
     finally:
         conn.close()
 
@@ -81,7 +83,8 @@ def test_verify_reports_missing_and_extra_rows(history: Path) -> None:
     _tamper(history, "DELETE FROM agent_groups WHERE rowid = (SELECT MIN(rowid) FROM agent_groups)")
     _tamper(
         history,
-        "INSERT INTO tasks (task_id, session_id, status, created_at, updated_at) VALUES ('forged', 's', 'scheduled', 'x', 'x')",
+        "INSERT INTO tasks (task_id, session_id, status, created_at, updated_at)"
+        " VALUES ('forged', 's', 'scheduled', 'x', 'x')",
     )
     differences = verify(history)
     assert len(differences) == 2
@@ -143,3 +146,9 @@ def test_verify_runs_beside_a_writer(history: Path) -> None:
         assert verify(history) == []
         log.append("session:new", [ev.SessionClosed(session_id="new")])
         assert verify(history) == []
+
+
+def test_verify_reports_a_file_the_host_has_not_migrated_yet(history: Path) -> None:
+    _tamper(history, "DELETE FROM migrations WHERE version = (SELECT MAX(version) FROM migrations)")
+    (difference,) = verify(history)
+    assert difference.startswith("schema: the file is at migration")

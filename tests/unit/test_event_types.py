@@ -89,8 +89,9 @@ def test_an_unknown_tag_in_the_catch_up_is_skipped_and_passed(tmp_path: Path) ->
             " VALUES ('future:1', 1, 'future.thing', '{}', '2026-01-01 00:00:00.000000')"
         )
     conn.close()
-    with EventLog.open(path) as log:
+    with capture_logs() as logs, EventLog.open(path) as log:
         assert log.store.checkpoint() == 1
+    assert [entry["position"] for entry in logs if entry["event"] == "event.unknown_type_skipped"] == [1]
 
 
 def test_a_payload_written_before_a_field_was_added_reads_with_the_default(tmp_path: Path) -> None:
@@ -104,7 +105,9 @@ def test_a_payload_written_before_a_field_was_added_reads_with_the_default(tmp_p
     _insert_raw(path, "group:g1", "destination.granted", old_grant)
     with EventLog.open(path) as log:
         (recorded,) = log.read()
-    assert recorded.event == ev.DestinationGranted(agent_group_id="g1", name="home", kind="agent", target_agent_group_id="g2")
+    assert recorded.event == ev.DestinationGranted(
+        agent_group_id="g1", name="home", kind="agent", target_agent_group_id="g2"
+    )
     assert isinstance(recorded.event, ev.DestinationGranted)
     assert recorded.event.messaging_group_id is None
 
@@ -126,7 +129,8 @@ def test_a_payload_that_does_not_decode_names_its_position(tmp_path: Path, paylo
     conn = sqlite3.connect(path)
     with conn:
         conn.execute(
-            "INSERT INTO events (stream, version, type, payload, recorded_at) VALUES ('group:b', 1, 'group.deleted', ?, ?)",
+            "INSERT INTO events (stream, version, type, payload, recorded_at)"
+            " VALUES ('group:b', 1, 'group.deleted', ?, ?)",
             (payload, "2026-01-01 00:00:00.000000"),
         )
     conn.close()

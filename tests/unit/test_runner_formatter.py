@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from zoneinfo import ZoneInfo
 
 from agent_runner.db import InboundMessage
@@ -15,7 +16,7 @@ HELPER = Destination("helper", "helper", "agent", agent_group_id="ag-helper")
 
 
 def message(
-    content: dict[str, object] | str,
+    content: Mapping[str, object] | str,
     *,
     kind: str = "chat",
     seq: int | None = 2,
@@ -34,7 +35,7 @@ def message(
         platform_id=route[1] if route else None,
         channel_type=route[0] if route else None,
         thread_id=None,
-        content=content if isinstance(content, str) else json.dumps(content),
+        content=content if isinstance(content, str) else json.dumps(dict(content)),
     )
 
 

@@ -13,29 +13,26 @@ from agent_runner.providers.echo import EchoProvider
 
 from tests.unit.runner_support import (
     MAIN_CHAT,
+    MAIN_DEST,
     RunningLoop,
     acks,
     add_message,
     chat,
     create_inbound,
+    create_session,
     make_parts,
     outbound_rows,
     set_destinations,
-    set_routing,
     state,
     wait_for,
 )
 
-MAIN = ("main", "Main", "channel", *MAIN_CHAT, None)
-OTHER = ("other", "Other chat", "channel", "slack", "C-other", None)
+MAIN = MAIN_DEST
 
 
 @pytest.fixture
 def ws(tmp_path: Path) -> Path:
-    create_inbound(tmp_path / "inbound.db")
-    set_destinations(tmp_path, [MAIN, OTHER])
-    set_routing(tmp_path, *MAIN_CHAT)
-    return tmp_path
+    return create_session(tmp_path)
 
 
 def texts(rows: list[dict[str, object]]) -> list[str]:

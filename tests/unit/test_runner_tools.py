@@ -17,29 +17,28 @@ from agent_runner.tools.base import ToolResult
 
 from tests.unit.runner_support import (
     MAIN_CHAT,
+    MAIN_DEST,
+    OTHER_DEST,
     Parts,
     add_message,
     chat,
     create_inbound,
+    create_session,
     host_write,
     make_parts,
     outbound_rows,
     record_delivery,
     set_destinations,
-    set_routing,
     wait_for,
 )
 
-MAIN = ("main", "Main", "channel", *MAIN_CHAT, None)
-OTHER = ("other", "Other chat", "channel", "slack", "C-other", None)
+MAIN, OTHER = MAIN_DEST, OTHER_DEST
 FAR = "2999-01-01 00:00:00"
 
 
 @pytest.fixture
 def parts(tmp_path: Path) -> Iterator[Parts]:
-    create_inbound(tmp_path / "inbound.db")
-    set_destinations(tmp_path, [MAIN, OTHER])
-    set_routing(tmp_path, *MAIN_CHAT)
+    create_session(tmp_path)
     (tmp_path / "agent").mkdir()
     built = make_parts(tmp_path)
     built.context.conversation.origin = Route(*MAIN_CHAT, "th-7")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
 import re
 import threading
@@ -243,7 +244,6 @@ class ClaudeQuery:
         self._inbox: asyncio.Queue[tuple[str, str] | None] = asyncio.Queue()
         self._lock = threading.Lock()
         self._closed = False
-        self._aborted = False
         self._task: asyncio.Task[None] | None = None
         self._thread = threading.Thread(target=self._run, name="claude-query", daemon=True)
         self._send(self._inbox.put_nowait, (query.prompt, query.token))
@@ -263,9 +263,9 @@ class ClaudeQuery:
             self._send(self._inbox.put_nowait, None)
 
     def abort(self) -> None:
-        self._aborted = True
         self.end()
-        self._send(self._cancel)
+        with contextlib.suppress(QueryClosed):  # already over: nothing to cancel
+            self._send(self._cancel)
 
     def join(self, timeout: float) -> bool:
         self._thread.join(timeout)
