@@ -6,9 +6,9 @@ benchmark). A registry factory that takes an argument gets the host's
 settings, so an adapter never guesses its data directory from the environment.
 
 The adapters' callbacks only tell the router; the outbound watcher only tells
-the delivery actors. The hub itself handles the slow things: adapter set-up
-and tear-down, the periodic delivery sweep, and telling adapters which
-conversations are wired.
+the delivery actors (those with new rows, see `outbound_changes`). The hub
+itself handles the slow things: adapter set-up and tear-down, the periodic
+delivery sweep, and telling adapters which conversations are wired.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from actors.channel_courier import ChannelCourier
 from actors.delivery import INTERNAL_LANE, DeliveryActor
 from actors.file_watch import SessionFolderWatcher
 from actors.internal_courier import InternalCourier
+from actors.outbound_changes import OutboundChanges
 from actors.router import RouterActor
 from actors.services import HostServices
 from channels.adapter import CardAction, ChannelAdapter, Conversation, InboundChat
@@ -118,14 +119,9 @@ class ChannelHub(pykka.ThreadingActor):
             self._deliveries[channel_type] = DeliveryActor.start(services, self._manager, channel_type, courier, lanes)
         internal = InternalCourier(services, self._manager, self._system_actions)
         self._deliveries[INTERNAL_LANE] = DeliveryActor.start(services, self._manager, INTERNAL_LANE, internal, lanes)
-        deliveries = list(self._deliveries.values())
-
-        def changed(session_id: str) -> None:
-            for ref in deliveries:
-                ref.tell(m.DrainSession(session_id, "outbound changed"))
-
-        self._watcher = SessionFolderWatcher(services.settings.sessions_dir, changed).start()
-        for ref in deliveries:
+        changes = OutboundChanges(self._deliveries, lanes)
+        self._watcher = SessionFolderWatcher(services.settings.sessions_dir, changes).start()
+        for ref in self._deliveries.values():
             ref.tell(m.DeliverySweep(0.0))
         log.info("channels.ready", channels=sorted(self._adapters), inotify=self._watcher.using_inotify)
 

@@ -50,7 +50,6 @@ from actors.system_payloads import (
 from channels.adapter import OutboundDelivery
 from config.logs import get_logger
 from events import types as ev
-from events.log import StaleVersionError
 from events.model import AgentGroup, PendingApproval, Session
 from sessiondb.errors import SessionDbError
 
@@ -227,29 +226,26 @@ class SystemActor(pykka.ThreadingActor):
         if channel is None:
             raise InvalidRequest("no admin conversation is configured to approve it (wire one to the admin group)")
         approval_id = approvals.approval_id_for(request_id)
-        expiry = approvals.expires_at(datetime.now(UTC), self._settings.approval_ttl_s)
-        name = approvals.action_name(action)
-        try:
-            self._log.append(
-                f"approval:{approval_id}",
-                [
-                    ev.ApprovalRequested(
-                        approval_id=approval_id,
-                        request_id=request_id,
-                        action=name,
-                        payload=approvals.encode_payload(action),
-                        session_id=session.id,
-                        agent_group_id=group.id,
-                        channel_type=channel.channel_type,
-                        platform_id=channel.platform_id,
-                        expires_at=expiry,
-                    )
-                ],
-                expected_version=0,
-            )
-        except StaleVersionError:
+        if store.pending_approval(approval_id) is not None:  # a redelivered request; this mailbox is the only writer
             log.info("system.approval_repeated", approval_id=approval_id)
             return
+        expiry = approvals.expires_at(datetime.now(UTC), self._settings.approval_ttl_s)
+        self._log.append(
+            f"approval:{approval_id}",
+            [
+                ev.ApprovalRequested(
+                    approval_id=approval_id,
+                    request_id=request_id,
+                    action=approvals.action_name(action),
+                    payload=approvals.encode_payload(action),
+                    session_id=session.id,
+                    agent_group_id=group.id,
+                    channel_type=channel.channel_type,
+                    platform_id=channel.platform_id,
+                    expires_at=expiry,
+                )
+            ],
+        )
         self._send_card(approval_id, action, group, expiry, channel.channel_type, channel.platform_id)
 
     def _send_card(

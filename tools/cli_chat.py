@@ -174,7 +174,7 @@ class ChatSession:
         return CardChoice(card_id=card.card_id, option_id=card.options[number - 1].id)
 
 
-def _warn_if_unwired(settings: Settings, conversation: str, screen: ChatScreen) -> None:
+def warn_if_unwired(settings: Settings, conversation: str, screen: ChatScreen) -> None:
     with read_store(settings) as store:
         if store is None:
             return
@@ -239,7 +239,7 @@ def chat(
     session = ChatSession(client, screen)
     try:
         client.send(hello)
-        _warn_if_unwired(settings, group, screen)
+        warn_if_unwired(settings, group, screen)
         _run(session, client, sys.stdin)
     except ConnectionClosedError:
         raise UserError("the host closed the connection", "is it still running? `hermitcrab status`") from None

@@ -27,7 +27,8 @@ from actors.admin import AdminError
 from actors.group_folder import InvalidFolderError
 from actors.host import DockerUnavailableError, Host
 from actors.host_lock import HostAlreadyRunningError
-from channels.unix_socket import SocketInUseError
+from channels.terminal_protocol import socket_path
+from channels.unix_socket import answers
 from config.logs import configure_logging
 from config.settings import Settings
 from events.store import Store
@@ -67,7 +68,14 @@ def print_banner(console: Console, report: ReadyReport, settings: Settings) -> N
         console.print("created the admin group [bold]main[/bold] and wired it to the terminal chat")
     elif report.created_wiring:
         console.print("wired the admin group [bold]main[/bold] to the terminal chat")
-    console.print(f"chat with it in another terminal:  [bold]{chat_command()}[/bold]", soft_wrap=True)
+    if report.terminal_ready:
+        console.print(f"chat with it in another terminal:  [bold]{chat_command()}[/bold]", soft_wrap=True)
+    else:
+        console.print(
+            "[red]the terminal chat channel is not listening[/red] (see the log for why; "
+            "HERMITCRAB_CHANNELS must include `terminal`)",
+            soft_wrap=True,
+        )
     if report.provider == "echo":
         console.print(Text(_echo_banner(settings, report.has_credentials), style="yellow"), soft_wrap=True)
 
@@ -110,8 +118,6 @@ def _start(host: Host) -> None:
         raise UserError(str(exc), "`hermitcrab status` shows it; `hermitcrab down` stops it") from None
     except DockerUnavailableError as exc:
         raise UserError(str(exc), "run `python -m tools.docker_engine ensure`, or `hermitcrab doctor`") from None
-    except SocketInUseError as exc:
-        raise UserError(str(exc), "another program holds the terminal socket; stop it and try again") from None
 
 
 def _run_foreground(settings: Settings, stop_containers: bool, notifier: ReadyNotifier | None) -> None:
@@ -140,13 +146,16 @@ def _run_foreground(settings: Settings, stop_containers: bool, notifier: ReadyNo
                 has_credentials=settings.has_credentials,
                 created_group=first.created_group,
                 created_wiring=first.created_wiring,
+                terminal_ready=answers(socket_path(settings.data_dir)),
             )
             print_banner(live.console if live is not None else out, report, settings)
             if notifier is not None:
                 notifier.ready(report)
-            while not stop.wait(STATUS_REFRESH_S):
+            while True:
                 if live is not None:
                     live.update(status_line(host.log.store, report.pid))
+                if stop.wait(STATUS_REFRESH_S):
+                    break
             out.print("hermitcrab stopping …")
         finally:
             host.stop(stop_containers=stop_containers)

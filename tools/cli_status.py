@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import docker.errors
 import msgspec
 import typer
+from rich.table import Table
+from rich.text import Text
 
+from events.model import UsageTotals
+from events.store import Store
 from tools.cli_common import err, out, settings_or_exit
 from tools.cli_sessions import SessionRow, session_rows, sessions_table
 from tools.cli_store import print_json, read_store
@@ -13,6 +19,13 @@ from tools.host_process import log_file, running_pid
 from tools.install_state import EngineState, ImageState, connect_engine, image_state
 
 _WITH_CONTAINER = ("starting", "running", "idle", "stopping")
+
+
+class GroupUsage(msgspec.Struct, frozen=True, kw_only=True):
+    """Model tokens one agent group used, as the credential proxy counted them."""
+
+    group: str
+    totals: UsageTotals
 
 
 class StatusReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -24,6 +37,17 @@ class StatusReport(msgspec.Struct, frozen=True, kw_only=True):
     docker: EngineState
     image: ImageState | None
     sessions: list[SessionRow]
+    usage: list[GroupUsage] = []
+
+
+def _usage(store: Store) -> list[GroupUsage]:
+    """Usage per group; none before the first counted response (or on a log from before usage was counted)."""
+    try:
+        totals = store.usage_by_group()
+    except sqlite3.OperationalError:
+        return []
+    folders = {group.id: group.folder for group in store.agent_groups()}
+    return [GroupUsage(group=folders.get(group_id, group_id), totals=used) for group_id, used in totals.items()]
 
 
 def status(as_json: bool = typer.Option(False, "--json", help="Print the status as JSON.")) -> None:
@@ -42,6 +66,7 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print the status 
         active = [] if store is None else store.sessions(status="active")
         with_container = [s for s in active if s.container_status in _WITH_CONTAINER]
         rows = [] if store is None else session_rows(store, with_container)
+        usage = [] if store is None else _usage(store)
     pid = running_pid(settings)
     report = StatusReport(
         host_running=pid is not None,
@@ -52,6 +77,7 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print the status 
         docker=engine,
         image=image,
         sessions=rows,
+        usage=usage,
     )
     if as_json:
         print_json(report)
@@ -80,3 +106,22 @@ def _print(report: StatusReport) -> None:
         out.print(sessions_table(report.sessions))
     else:
         err.print("[dim]no session has a container[/dim]")
+    if report.usage:
+        out.print(_usage_table(report.usage))
+
+
+def _usage_table(usage: list[GroupUsage]) -> Table:
+    table = Table(title="model usage", title_justify="left", header_style="bold")
+    for column in ("group", "requests", "input", "output", "cache read", "cache write"):
+        table.add_column(column, justify="left" if column == "group" else "right")
+    for row in usage:
+        used = row.totals
+        table.add_row(
+            Text(row.group),
+            f"{used.requests:,}",
+            f"{used.input_tokens:,}",
+            f"{used.output_tokens:,}",
+            f"{used.cache_read_tokens:,}",
+            f"{used.cache_creation_tokens:,}",
+        )
+    return table

@@ -38,6 +38,7 @@ class ReadyReport(msgspec.Struct, frozen=True, kw_only=True, tag="ready"):
     has_credentials: bool
     created_group: bool
     created_wiring: bool
+    terminal_ready: bool = True
     log_file: str | None = None
 
 

@@ -110,7 +110,9 @@ def build_agent_image(
     if mode is BuildMode.IF_CHANGED and existing is not None and _label(existing, CONTEXT_HASH_LABEL) == digest:
         return BuildResult(settings.image, existing["Id"], built=False, reason="image up to date", base=base.name)
     wheel_arch = _wheel_arch(client)
-    wheelhouse = ensure_wheelhouse(settings, container_dir / "requirements.txt", wheel_arch, reporter)
+    wheelhouse = ensure_wheelhouse(
+        settings, container_dir / "requirements.txt", settings.project_root / "constraints.txt", wheel_arch, reporter
+    )
     files = [*runner_files, *(ContextFile(f"wheelhouse/{wheel.name}", wheel) for wheel in sorted(wheelhouse.iterdir()))]
     cache_dir = settings.data_dir / "cache"
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -131,10 +133,11 @@ def build_agent_image(
 
 
 def context_sources(container_dir: Path) -> list[ContextFile]:
-    """The Dockerfile, requirements, runner package and skills: everything but the wheels."""
+    """The Dockerfile, requirements, the lock pinning their wheels, runner package and skills: all but the wheels."""
     files = [
         ContextFile("Dockerfile", container_dir / "Dockerfile"),
         ContextFile("requirements.txt", container_dir / "requirements.txt"),
+        ContextFile("constraints.txt", container_dir.parent / "constraints.txt"),
     ]
     for package in ("agent_runner", "skills"):
         root = container_dir / package
@@ -188,17 +191,23 @@ def wheelhouse_key(requirements: bytes, python_version: str, arch: str) -> str:
     return hashlib.sha256(requirements + f"\npython={python_version}\narch={arch}".encode()).hexdigest()[:16]
 
 
-def ensure_wheelhouse(settings: Settings, requirements: Path, arch: str, reporter: BuildReporter) -> Path:
-    """Download the wheels once per requirements text; later builds reuse the cached directory."""
+def ensure_wheelhouse(
+    settings: Settings, requirements: Path, constraints: Path, arch: str, reporter: BuildReporter
+) -> Path:
+    """Download the wheels once per requirements and lock text; later builds reuse the cached directory.
+
+    The project's lock file pins the runner's transitive dependencies too, so the image
+    gets exactly the versions the host's tests ran against.
+    """
     root = settings.data_dir / "cache" / "wheelhouse"
-    target = root / wheelhouse_key(requirements.read_bytes(), PYTHON_VERSION, arch)
+    target = root / wheelhouse_key(requirements.read_bytes() + constraints.read_bytes(), PYTHON_VERSION, arch)
     if target.is_dir():
         return target
     reporter.phase("downloading wheels with pip")
     root.mkdir(parents=True, exist_ok=True)
     partial = Path(tempfile.mkdtemp(dir=root, prefix=f"{target.name}.partial-"))
     try:
-        _download_wheels(requirements, arch, partial, reporter)
+        _download_wheels(requirements, constraints, arch, partial, reporter)
         with contextlib.suppress(OSError):  # another build finished the same wheelhouse first: keep that one
             partial.rename(target)
     finally:
@@ -209,10 +218,12 @@ def ensure_wheelhouse(settings: Settings, requirements: Path, arch: str, reporte
     return target
 
 
-def _download_wheels(requirements: Path, arch: str, destination: Path, reporter: BuildReporter) -> None:
+def _download_wheels(
+    requirements: Path, constraints: Path, arch: str, destination: Path, reporter: BuildReporter
+) -> None:
     command = [
         sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--progress-bar", "off",
-        "-r", str(requirements), "-d", str(destination),
+        "-r", str(requirements), "-c", str(constraints), "-d", str(destination),
         "--only-binary=:all:", "--python-version", PYTHON_VERSION,
     ]  # fmt: skip
     for platform_tag in wheel_platforms(arch):

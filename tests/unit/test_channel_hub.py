@@ -13,6 +13,8 @@ import pytest
 import sessiondb
 from actors import messages as m
 from actors.channel_hub import ChannelHub, _instantiate
+from actors.delivery import INTERNAL_LANE
+from actors.outbound_changes import OutboundChanges
 from actors.services import HostServices
 from channels.adapter import ChannelAdapter
 from config.settings import Settings
@@ -83,3 +85,29 @@ def test_registry_factories_get_the_hosts_settings_when_they_take_them(settings:
     assert isinstance(_instantiate(with_settings, settings), RecordingChannel)
     assert seen == [settings]
     assert isinstance(_instantiate(RecordingChannel, settings), RecordingChannel)
+
+
+def test_only_lanes_with_new_rows_are_told_to_drain(tmp_path: Path) -> None:
+    folder = tmp_path / "sessions" / "g" / "s1"
+    sessiondb.create_session_folder(folder)
+    lanes = {"test": Recorder.start(), INTERNAL_LANE: Recorder.start()}
+    changes = OutboundChanges(lanes, frozenset({"test"}))
+
+    def drained() -> dict[str, int]:
+        return {lane: len(told(ref, m.DrainSession)) for lane, ref in lanes.items()}
+
+    container = FakeContainer(folder)
+    container.start()
+    changes(folder)  # nothing written yet
+    container.write_out("out-1", route=("test", "room", None))
+    changes(folder)
+    container.ack("in-1", "completed")
+    changes(folder)  # an ack alone carries nothing to send
+    assert drained() == {"test": 1, INTERNAL_LANE: 0}
+    container.write_out("sys-1", kind="system", content='{"action": "x"}')
+    container.write_out("out-2", route=("agent", "ag-2", None))
+    changes(folder)
+    assert drained() == {"test": 1, INTERNAL_LANE: 1}
+    container.write_out("out-3")  # no routing: the session's own channel decides, every lane looks
+    changes(folder)
+    assert drained() == {"test": 2, INTERNAL_LANE: 2}

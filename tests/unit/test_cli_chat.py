@@ -26,7 +26,7 @@ from channels.terminal_protocol import (
 )
 from config.settings import Settings
 from events.log import EventLog
-from tools.cli_chat import ChatScreen, ChatSession
+from tools.cli_chat import ChatScreen, ChatSession, warn_if_unwired
 from tools.first_run import ensure_main_group
 
 
@@ -175,3 +175,17 @@ def test_first_run_creates_main_wired_to_the_terminal_once(settings: Settings) -
         assert len(list(log.read())) == events_after_first
         [wiring] = log.store.wirings(first.conversation.id)
         assert wiring.agent_group_id == first.group.id
+
+
+def test_an_unwired_conversation_is_pointed_out(settings: Settings) -> None:
+    shown = io.StringIO()
+    screen = ChatScreen(Console(file=shown, width=200, color_system=None), "Crab", prompt=False)
+    warn_if_unwired(settings, "main", screen)  # no event log yet: nothing to say
+    assert shown.getvalue() == ""
+    with EventLog.open(settings.central_db) as log:
+        ensure_main_group(log, settings, "ann")
+    warn_if_unwired(settings, "main", screen)
+    assert shown.getvalue() == ""
+    warn_if_unwired(settings, "lab", screen)
+    assert "'lab' is not wired to an agent group yet" in shown.getvalue()
+    assert "hermitcrab wire terminal lab <group>" in shown.getvalue()

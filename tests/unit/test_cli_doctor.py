@@ -11,6 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from config.settings import Settings, load_settings
+from events import types as ev
+from events.log import EventLog
 from tools.cli import app
 from tools.cli_doctor import Check, check_python, run_checks
 from tools.image import CONTEXT_HASH_LABEL, PYTHON_VERSION, context_hash, context_sources
@@ -187,3 +189,22 @@ def test_status_without_engine_and_host(runner: CliRunner, settings: Settings) -
     assert not settings.central_db.exists()  # looking never creates anything
     table = runner.invoke(app, ["status"]).stdout
     assert "not running" in table and "not answering" in table
+
+
+def test_status_shows_model_usage_per_group(runner: CliRunner, settings: Settings) -> None:
+    with EventLog.open(settings.central_db) as log:
+        log.append("group:g1", [ev.GroupCreated(group_id="g1", name="Main", folder="main")])
+        for tokens in (100, 250):
+            log.append(
+                "usage:g1",
+                [ev.UsageRecorded(agent_group_id="g1", session_id="s1", input_tokens=tokens, output_tokens=10)],
+            )
+    report = json.loads(runner.invoke(app, ["status", "--json"]).stdout)
+    [usage] = report["usage"]
+    assert usage["group"] == "main"
+    assert (usage["totals"]["requests"], usage["totals"]["input_tokens"], usage["totals"]["output_tokens"]) == (
+        2,
+        350,
+        20,
+    )
+    assert "model usage" in runner.invoke(app, ["status"]).stdout

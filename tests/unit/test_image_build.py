@@ -29,6 +29,7 @@ def container_dir(tmp_path: Path) -> Path:
     (root / "skills" / "notes").mkdir(parents=True)
     (root / "Dockerfile").write_text("FROM scratch\n")
     (root / "requirements.txt").write_text("croniter==7.0.0\n")
+    (tmp_path / "constraints.txt").write_text("croniter==7.0.0\nsix==1.16.0\n")
     (root / "agent_runner" / "__main__.py").write_text("print('hi')\n")
     (root / "agent_runner" / "__pycache__" / "__main__.cpython-311.pyc").write_bytes(b"\0")
     (root / "skills" / "notes" / "SKILL.md").write_text("# notes\n")
@@ -41,6 +42,7 @@ def test_context_holds_dockerfile_requirements_runner_and_skills_but_no_caches(c
     assert names == [
         "Dockerfile",
         "requirements.txt",
+        "constraints.txt",
         "agent_runner/__main__.py",
         "skills/notes/SKILL.md",
     ]
@@ -54,7 +56,10 @@ def test_context_hash_is_stable_and_tracks_contents_and_base(container_dir: Path
     assert context_hash(files, "sha256:other-base", "3.11") != first
     assert context_hash(files, "sha256:base", "3.12") != first
     (container_dir / "agent_runner" / "__main__.py").write_text("print('changed')\n")
-    assert context_hash(context_sources(container_dir), "sha256:base", "3.11") != first
+    changed_runner = context_hash(context_sources(container_dir), "sha256:base", "3.11")
+    assert changed_runner != first
+    (container_dir.parent / "constraints.txt").write_text("croniter==7.0.0\nsix==1.17.0\n")
+    assert context_hash(context_sources(container_dir), "sha256:base", "3.11") != changed_runner
 
 
 def test_context_hash_ignores_bytecode_caches(container_dir: Path) -> None:
@@ -69,6 +74,7 @@ def test_context_tar_has_fixed_metadata_and_always_a_skills_directory(tmp_path: 
     (root / "agent_runner").mkdir(parents=True)
     (root / "Dockerfile").write_text("FROM scratch\n")
     (root / "requirements.txt").write_text("")
+    (tmp_path / "constraints.txt").write_text("")
     (root / "agent_runner" / "__init__.py").write_text("")
     buffer = io.BytesIO()
 

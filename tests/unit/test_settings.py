@@ -26,6 +26,9 @@ def _load(settings_env: dict[str, str], tmp_path: Path, **overrides: str) -> obj
         ("TZ", "/etc/localtime", "IANA time zone"),
         ("HERMITCRAB_PROVIDER", "gpt", "one of auto, claude, echo"),
         ("HERMITCRAB_CONTAINER_MEMORY", "lots", "size like 512m or 2g"),
+        ("HERMITCRAB_APPROVAL_TTL", "0", "positive duration like 24h"),
+        ("HERMITCRAB_RETRY_BASE_DELAY", "soon", "positive duration like 5s"),
+        ("HERMITCRAB_MAX_TRIES", "0", "whole number >= 1"),
     ],
 )
 def test_a_bad_value_names_the_variable_its_value_and_the_expected_form(
@@ -78,6 +81,7 @@ def test_defaults_when_nothing_is_set(tmp_path: Path) -> None:
     assert settings.image == "hermitcrab-agent:latest"
     assert settings.idle_timeout_s == 1800.0
     assert settings.max_concurrent_containers == 5
+    assert (settings.approval_ttl_s, settings.retry_base_delay_s, settings.max_tries) == (86400.0, 5.0, 5)
     assert settings.data_dir == (tmp_path / ".local/share/hermitcrab").resolve()
     assert settings.mount_allowlist == (tmp_path / ".config/hermitcrab/mount-allowlist.json").resolve()
     assert settings.effective_provider == "echo"

@@ -197,6 +197,7 @@ def test_only_admin_groups_may_create_agents(world: World) -> None:
 def test_install_packages_card_then_refused_click_then_admin_approval(world: World) -> None:
     actor = world.start()
     actor.ask(request(world.worker_session, "install_packages", requestId="sys-p", apt=["jq"], pip=["rich"]))
+    actor.ask(request(world.worker_session, "install_packages", requestId="sys-p", apt=["jq"], pip=["rich"]))
     [requested] = world.events("approval.requested")
     assert requested["approval_id"] == "appr-sys-p" and json.loads(requested["payload"])["apt"] == ["jq"]
     [(channel_type, delivery)] = world.outlet.posted
