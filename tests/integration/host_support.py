@@ -10,11 +10,11 @@ from pathlib import Path
 
 import docker
 import docker.errors
-from events.log import EventLog
 
 from actors.docker_runtime import LABEL_INSTANCE, LABEL_SESSION
 from config.settings import Settings, load_settings
 from events import types as ev
+from events.log import EventLog
 
 
 def host_settings(tmp_path: Path, **overrides: str) -> Settings:

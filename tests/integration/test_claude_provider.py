@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agent_runner.db import SessionDb
 
+from agent_runner.db import SessionDb
 from tests.fakes.anthropic_server import (
     ErrorReply,
     FakeAnthropicServer,

@@ -8,15 +8,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from agent_runner.providers.base import Activity, Error, Finished, Init, ProviderContext, QueryInput, Result
-from agent_runner.providers.claude import (
-    AUTH_HELP,
-    DISALLOWED_TOOLS,
-    ClaudeProvider,
-    pre_compact_hook,
-    translate,
-)
-from agent_runner.providers.transcript import parse_transcript
 from claude_agent_sdk import (
     AssistantMessage,
     RateLimitEvent,
@@ -27,6 +18,15 @@ from claude_agent_sdk import (
     TextBlock,
 )
 
+from agent_runner.providers.base import Activity, Error, Finished, Init, ProviderContext, QueryInput, Result
+from agent_runner.providers.claude import (
+    AUTH_HELP,
+    DISALLOWED_TOOLS,
+    ClaudeProvider,
+    pre_compact_hook,
+    translate,
+)
+from agent_runner.providers.transcript import parse_transcript
 from tests.unit.runner_support import create_inbound, make_parts
 
 MCP_JSON = json.dumps({"weather": {"command": "wx-mcp", "args": ["--stdio"], "env": {"WX_KEY": "k"}}})

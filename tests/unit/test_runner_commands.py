@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from agent_runner.commands import Category, categorize
 from agent_runner.db import InboundMessage
 

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from agent_runner.db import SessionDb
 
+from agent_runner.db import SessionDb
 from tests.unit.runner_support import add_message, chat, create_session
 
 

@@ -6,10 +6,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from agent_runner.db import SessionDb
 from agent_runner.dispatch import dispatch_reply, parse_reply
 from agent_runner.routes import Route
-
 from tests.unit.runner_support import add_message, create_inbound, outbound_rows, set_destinations, set_routing
 
 FAMILY = ("family", "Family", "channel", "telegram", "-100", None)

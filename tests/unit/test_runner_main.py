@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 from agent_runner.config import load_config
-
 from tests.unit.runner_support import (
     MAIN_CHAT,
     add_message,

@@ -8,9 +8,9 @@ import time
 from pathlib import Path
 
 import pytest
+
 from agent_runner.providers.base import AgentQuery, EventSink, Finished, Init, ProviderContext, QueryInput, Result
 from agent_runner.providers.echo import EchoProvider
-
 from tests.unit.runner_support import (
     MAIN_CHAT,
     MAIN_DEST,

@@ -11,10 +11,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+
 from agent_runner.routes import Route
 from agent_runner.tools import ALL_TOOLS
 from agent_runner.tools.base import ToolResult
-
 from tests.unit.runner_support import (
     MAIN_CHAT,
     MAIN_DEST,

@@ -7,9 +7,9 @@ import time
 from pathlib import Path
 
 import pytest
+
 from agent_runner import wake
 from agent_runner.wake import ChangeSignal, InboundWatcher, is_commit_event
-
 from tests.unit.runner_support import add_message, chat, create_inbound, wait_for
 
 

@@ -6,7 +6,6 @@ import re
 from pathlib import Path
 
 from agent_runner import db as runner_db
-
 from sessiondb.schema import INBOUND_EXTENSIONS, INBOUND_SCHEMA, OUTBOUND_SCHEMA
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "session-protocol.md"
