@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
@@ -94,9 +95,11 @@ def group_claude_md(settings: Settings, group: AgentGroup, instructions: str | N
 
 
 def _mkdir_new(path: Path) -> bool:
-    if path.exists():
+    """Create a directory only if absent; another group's init creating it first is not an error."""
+    try:
+        path.mkdir(parents=True)
+    except FileExistsError:
         return False
-    path.mkdir(parents=True)
     return True
 
 
@@ -114,10 +117,18 @@ def _copy_tree_new(source: Path, target: Path) -> bool:
     """Copy a directory only if the target is absent, via a hidden sibling so a crash leaves no half copy."""
     if target.exists() or not source.is_dir():
         return False
-    partial = target.with_name(f".{target.name}.partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    shutil.copytree(source, partial, ignore=_COPY_IGNORE, symlinks=True)
-    partial.rename(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.partial-"))
+    partial.chmod(0o755)
+    try:
+        shutil.copytree(source, partial, ignore=_COPY_IGNORE, symlinks=True, dirs_exist_ok=True)
+        partial.rename(target)
+    except OSError:
+        if target.exists():  # a concurrent init finished first: its copy stands
+            return False
+        raise
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
     return True
 
 

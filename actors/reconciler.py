@@ -23,6 +23,7 @@ log = get_logger("reconciler")
 
 _HAS_CONTAINER = ("starting", "running", "idle", "stopping")
 START = "host start"
+ASK_TIMEOUT_S = 10.0
 
 
 class ReconcilerActor(pykka.ThreadingActor):
@@ -86,9 +87,17 @@ class ReconcilerActor(pykka.ThreadingActor):
             log.info("reconcile.done", reason=reason, fixes=fixes)
         return fixes
 
+    def _has_live_actor(self, session_id: str) -> bool:
+        """Ask the manager (downward: it never asks us) whether a SessionActor owns this session now."""
+        return self._manager.ask(m.SessionRefQuery(session_id), timeout=ASK_TIMEOUT_S) is not None
+
     def _settle(self, session: Session | None, container: ContainerInfo, *, adopt_all: bool) -> int:
         assert self._runtime is not None
         if session is None or session.status != "active":
+            if session is not None and session.container_id == container.id and self._has_live_actor(session.id):
+                # Its own actor stops it and records why; recording it here too would say it twice.
+                self._manager.tell(m.StopSession(session.id, "session closed"))
+                return 1
             self._runtime.remove(container.id)
             if session is not None and session.container_id == container.id:
                 self._services.log.append(

@@ -221,6 +221,9 @@ class SessionActor(pykka.ThreadingActor):
             self._docker().stop(found.container_id, DOCKER_STOP_TIMEOUT_S)
             self._docker().remove(found.container_id)
             return
+        current = self._docker().inspect(found.container_id)
+        if current is None or not current.running:
+            return  # a stale report: the container exited after it was listed
         self._container_id = found.container_id
         self._started_at = found.started_at or time.time()
         self._last_activity = time.time()

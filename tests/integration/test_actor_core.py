@@ -202,3 +202,16 @@ def test_concurrency_limit_holds_and_every_wake_eventually_runs(make_host, docke
         time.sleep(0.05)
     assert spawned == set(sessions)
     assert 1 <= peak <= 2
+
+
+def test_closing_a_running_session_stops_its_container_once(make_host, docker_client) -> None:  # type: ignore[no-untyped-def]
+    host: Host = make_host()
+    assert host.log is not None
+    session_id = create_session(host.log, create_group(host.log, "closing"))
+    host.wake(session_id, "test")
+    wait_for(lambda: is_up(host, session_id), 30, "the container to run")
+    host.log.append(f"session:{session_id}", [ev.SessionClosed(session_id=session_id, reason="test")])
+    wait_for(lambda: not containers_of(docker_client, host.settings, session_id), 15, "the container to go")
+    time.sleep(1.0)  # a few more ticks: nothing may record the stop a second time
+    stops = [e.event for e in host.log.read(stream=f"session:{session_id}", types=["container.stopped"])]
+    assert [s.reason for s in stops] == ["session closed"]  # type: ignore[attr-defined]

@@ -177,6 +177,9 @@ def test_an_approval_survives_a_host_restart_and_a_rebuild_yields_a_container_of
     assert container.exec_run(["jq", "--version"]).exit_code == 0, "the approved package is in the container"
     stops = [e["reason"] for e in events(host, "container.stopping") if e["session_id"] == session.id]
     assert "rebuild applied" in stops
+    host.stop()
+    remove_instance_containers(docker_client, host.settings)
+    docker_client.images.remove(tag)  # per-group images carry a fresh group id each run
 
 
 def test_a_task_scheduled_two_seconds_ahead_runs(make_host: StartHost) -> None:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 from pathlib import Path
 
 import msgspec
@@ -209,3 +210,27 @@ def test_non_root_host_keeps_its_own_ownership(cfg: Settings, monkeypatch: pytes
     monkeypatch.setattr(group_fs.os, "chown", lambda *args, **kwargs: calls.append(args))
     assert init_group_filesystem(cfg, make_group(), None) == ALL_STEPS
     assert calls == []
+
+
+def test_groups_initialized_at_the_same_moment_share_the_global_folder_without_errors(cfg: Settings) -> None:
+    for round_number in range(10):
+        shutil.rmtree(cfg.groups_dir, ignore_errors=True)
+        groups = [make_group(gid=f"ag-{round_number}-{i}", folder=f"g{round_number}x{i}") for i in range(4)]
+        barrier = threading.Barrier(len(groups))
+        errors: list[BaseException] = []
+
+        def init(group: AgentGroup, barrier: threading.Barrier, errors: list[BaseException]) -> None:
+            barrier.wait()
+            try:
+                init_group_filesystem(cfg, group)
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=init, args=(group, barrier, errors)) for group in groups]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        assert (cfg.groups_dir / "global" / "CLAUDE.md").is_file()
+        assert not list(cfg.groups_dir.glob(".*partial*"))
