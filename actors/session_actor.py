@@ -97,9 +97,9 @@ class SessionActor(pykka.ThreadingActor):
         self._manager.tell(m.SessionCrashed(self._session_id, repr(exception_value)))
 
     def on_receive(self, message: Any) -> Any:
-        self._handled += 1
-        if isinstance(message, m.QueryState):
+        if isinstance(message, m.QueryState):  # asked directly, not routed: not counted for passivation
             return self._snapshot()
+        self._handled += 1
         try:
             self._dispatch(message)
         except _DOMAIN_ERRORS as exc:
@@ -238,6 +238,10 @@ class SessionActor(pykka.ThreadingActor):
         self._log.info("container.adopted", container_id=found.container_id[:12])
 
     def _on_tick(self, now: float) -> None:
+        if self._status == "stopped" and not self._wants_slot:
+            # An earlier offer may have crossed a message in flight; offer again until the manager agrees.
+            self._manager.tell(m.PassivateMe(self._session_id, self._handled))
+            return
         if self._status not in ("running", "idle") or self._container_id is None:
             return
         folder = sessiondb.session_dir(self._settings.sessions_dir, self._group_id, self._session_id)

@@ -215,3 +215,53 @@ def test_closing_a_running_session_stops_its_container_once(make_host, docker_cl
     time.sleep(1.0)  # a few more ticks: nothing may record the stop a second time
     stops = [e.event for e in host.log.read(stream=f"session:{session_id}", types=["container.stopped"])]
     assert [s.reason for s in stops] == ["session closed"]  # type: ignore[attr-defined]
+
+
+def test_a_stopped_session_gives_up_its_thread(make_host) -> None:  # type: ignore[no-untyped-def]
+    host: Host = make_host(IDLE_TIMEOUT="1s")
+    assert host.log is not None and host.manager is not None
+    group = create_group(host.log, "dormant")
+    dormant = [create_session(host.log, group) for _ in range(200)]
+    session_id = create_session(host.log, group)
+    host.wake(session_id, "test")
+    wait_for(lambda: is_up(host, session_id), 30, "the container to run")
+    assert host.manager.ask(m.QueryState(), timeout=5)["live_sessions"] == [session_id]
+    wait_for(lambda: session_state(host, session_id) == "stopped", 15, "the idle stop")
+    wait_for(lambda: host.manager.ask(m.QueryState(), timeout=5)["live_sessions"] == [], 5, "passivation")
+    assert all(session_state(host, sid) == "stopped" for sid in dormant)
+    host.wake(session_id, "again")
+    wait_for(lambda: is_up(host, session_id), 30, "the reactivated session's container")
+
+
+def test_a_crashing_session_actor_is_restarted_from_the_log_and_others_are_unaffected(
+    make_host, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    from actors.session_actor import SessionActor
+
+    host: Host = make_host()
+    assert host.log is not None and host.manager is not None
+    group = create_group(host.log, "fragile")
+    victim, bystander = create_session(host.log, group), create_session(host.log, group)
+    for session_id in (victim, bystander):
+        host.wake(session_id, "test")
+    wait_for(lambda: is_up(host, victim) and is_up(host, bystander), 30, "both containers")
+    victim_container = host.log.store.session(victim).container_id  # type: ignore[union-attr]
+    original = SessionActor._on_tick
+
+    def buggy_tick(self: SessionActor, now: float) -> None:
+        if self._session_id == victim:
+            raise ZeroDivisionError("a bug in the tick")
+        original(self, now)
+
+    monkeypatch.setattr(SessionActor, "_on_tick", buggy_tick)
+    wait_for(
+        lambda: any(True for _ in host.log.read(stream=f"session:{victim}", types=["session.actor_crashed"])),  # type: ignore[union-attr]
+        10,
+        "the crash to be recorded",
+    )
+    monkeypatch.setattr(SessionActor, "_on_tick", original)
+    time.sleep(1.0)
+    live = host.manager.ask(m.QueryState(), timeout=5)["live_sessions"]
+    assert victim in live and bystander in live, "the crashed actor is restarted; the other one never stopped"
+    assert host.log.store.session(victim).container_id == victim_container, "its container kept running"
+    assert is_up(host, bystander)
