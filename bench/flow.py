@@ -15,13 +15,16 @@ this process on a temporary data directory with an in-process test channel
   per second over the whole run.
 - idle host CPU: 100 warm sessions (100 running, idle containers); the host
   process's own CPU time (all its threads, containers excluded: they are other
-  processes) over 20 s of wall time, as a percentage of one core.
+  processes) over 20 s of wall time, as a percentage of one core; and the
+  same split by kind of thread (which actor spends it).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import resource
 import sqlite3
 import statistics
@@ -146,7 +149,21 @@ def _in_parallel(jobs: list[Callable[[], object]]) -> None:
         raise errors[0]
 
 
-def _idle_cpu(host: Host, channel: RecordingChannel, group: admin.AgentGroup) -> tuple[float, int]:
+def _thread_cpu_s() -> dict[str, float]:
+    """CPU seconds per kind of thread (pykka names threads `<ActorClass>-<n>`), from /proc/self/task."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    totals: dict[str, float] = {}
+    for thread in threading.enumerate():
+        try:
+            fields = Path(f"/proc/self/task/{thread.native_id}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        kind = re.sub(r"[-_ ]?\d+$", "", (thread.name or "thread").split(" ")[0])
+        totals[kind] = totals.get(kind, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
+    return totals
+
+
+def _idle_cpu(host: Host, channel: RecordingChannel, group: admin.AgentGroup) -> tuple[float, int, dict[str, float]]:
     """Warm IDLE_SESSIONS sessions in all (the throughput ones count), then measure the host's CPU while idle."""
     assert host.log is not None
     extra = [f"idle-{n}" for n in range(IDLE_SESSIONS - TALKERS)]
@@ -156,13 +173,18 @@ def _idle_cpu(host: Host, channel: RecordingChannel, group: admin.AgentGroup) ->
         _in_parallel([lambda p=p: _converse(channel, p, "warm up") for p in extra[start : start + 20]])
     running = sum(1 for s in host.log.store.sessions() if s.container_status in ("running", "idle"))
     time.sleep(host.settings.tick_interval_s * 2)  # let every session settle into idle
-    before = resource.getrusage(resource.RUSAGE_SELF)
+    before, threads_before = resource.getrusage(resource.RUSAGE_SELF), _thread_cpu_s()
     wall_start = time.monotonic()
     time.sleep(IDLE_WINDOW_S)
-    after = resource.getrusage(resource.RUSAGE_SELF)
+    after, threads_after = resource.getrusage(resource.RUSAGE_SELF), _thread_cpu_s()
     wall = time.monotonic() - wall_start
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return 100.0 * cpu / wall, running
+    by_thread = {
+        kind: round(100.0 * (spent - threads_before.get(kind, 0.0)) / wall, 2)
+        for kind, spent in threads_after.items()
+        if spent - threads_before.get(kind, 0.0) > 0
+    }
+    return 100.0 * cpu / wall, running, by_thread
 
 
 def measure(workdir: Path) -> dict[str, object]:
@@ -185,7 +207,7 @@ def measure(workdir: Path) -> dict[str, object]:
         e2e = _end_to_end(host, channel, group)
         fast = _fast_path(host, channel, group)
         throughput = _throughput(host, channel, group)
-        idle_pct, running = _idle_cpu(host, channel, group)
+        idle_pct, running, idle_by_thread = _idle_cpu(host, channel, group)
     finally:
         host.stop(stop_containers=True)
         remove_instance_containers(client, settings)
@@ -200,6 +222,7 @@ def measure(workdir: Path) -> dict[str, object]:
         "throughput_sessions": TALKERS,
         "throughput_messages": TALKERS * ROUNDS,
         "idle_host_cpu_pct_100_sessions": round(idle_pct, 2),
+        "idle_host_cpu_pct_by_thread": dict(sorted(idle_by_thread.items(), key=lambda kv: -kv[1])),
         "idle_running_containers": running,
         "idle_window_s": IDLE_WINDOW_S,
     }

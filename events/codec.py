@@ -15,11 +15,11 @@ from functools import reduce
 from typing import Any
 
 import msgspec
+import structlog
 
-from config.logs import get_logger
 from events.types import ALL_EVENT_TYPES, Event, type_name
 
-_log = get_logger("events.codec")
+_log = structlog.get_logger(component="events.codec")  # the library directly: events imports nothing of ours
 
 Row = tuple[int, str, int, str, str, str]
 """A stored event: position, stream, version, type, payload (JSON text), recorded_at."""
