@@ -25,6 +25,7 @@ from actors.delivery import INTERNAL_LANE, DeliveryActor
 from actors.file_watch import SessionFolderWatcher
 from actors.internal_courier import InternalCourier
 from actors.outbound_changes import OutboundChanges
+from actors.outbox_files import clear_staging
 from actors.router import RouterActor
 from actors.services import HostServices
 from channels.adapter import CardAction, ChannelAdapter, Conversation, InboundChat
@@ -114,6 +115,7 @@ class ChannelHub(pykka.ThreadingActor):
             self._adapters[adapter.channel_type] = adapter
             self._conversations[adapter.channel_type] = conversations
         lanes = frozenset(self._adapters)
+        clear_staging(services.settings.data_dir)
         for channel_type, adapter in self._adapters.items():
             courier = ChannelCourier(services, adapter)
             self._deliveries[channel_type] = DeliveryActor.start(services, self._manager, channel_type, courier, lanes)

@@ -29,10 +29,18 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _CHUNK = 1024 * 1024
 
 
+STAGING_FOLDER = "delivery-staging"
+
+
 def staging_dir(data_dir: Path, session_id: str, message_id: str) -> Path:
     """The host-private folder for one message's copies; named by a hash, as the ids come from outside."""
     digest = hashlib.sha256(f"{session_id}\0{message_id}".encode("utf-8", "surrogatepass")).hexdigest()[:32]
-    return data_dir / "delivery-staging" / digest
+    return data_dir / STAGING_FOLDER / digest
+
+
+def clear_staging(data_dir: Path) -> None:
+    """Drop copies a crashed host left behind (each attempt removes its own; this catches the interrupted ones)."""
+    shutil.rmtree(data_dir / STAGING_FOLDER, ignore_errors=True)
 
 
 class OutboxError(Exception):

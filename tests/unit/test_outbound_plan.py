@@ -10,7 +10,7 @@ import pytest
 
 import sessiondb
 from actors.outbound_plan import Undeliverable, declared_files, parse_content, plan_deliveries, question_id
-from actors.outbox_files import OutboxError, remove_outbox, stage_files, staging_dir
+from actors.outbox_files import OutboxError, clear_staging, remove_outbox, stage_files, staging_dir
 from channels.adapter import Capabilities, OutboundFile
 
 CAPS = Capabilities(cards=True, files=True, edits=True, reactions=True, max_text_length=20)
@@ -125,6 +125,8 @@ def test_files_are_copied_out_of_the_outbox_and_the_folder_removed(session: Path
     remove_outbox(session, "out-1")
     assert not (session / "outbox" / "out-1").exists()
     remove_outbox(session, "out-1")  # already gone: fine
+    clear_staging(tmp_path / "data")  # what the hub does at start, for copies of an interrupted attempt
+    assert not staging.exists()
 
 
 def test_links_planted_by_the_container_are_refused(session: Path, tmp_path: Path) -> None:
