@@ -165,6 +165,7 @@ def _copy_container_dir(tmp_path: Path) -> Path:
     shutil.copytree(
         PROJECT_ROOT / "container", project / "container", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
     )
+    shutil.copy(PROJECT_ROOT / "constraints.txt", project / "constraints.txt")
     return project
 
 

@@ -87,7 +87,13 @@ def test_registry_factories_get_the_hosts_settings_when_they_take_them(settings:
     assert isinstance(_instantiate(RecordingChannel, settings), RecordingChannel)
 
 
-def test_only_lanes_with_new_rows_are_told_to_drain(tmp_path: Path) -> None:
+@pytest.fixture
+def actors() -> Iterator[None]:
+    yield
+    pykka.ActorRegistry.stop_all()  # actor threads are not daemons: one left running keeps pytest from exiting
+
+
+def test_only_lanes_with_new_rows_are_told_to_drain(tmp_path: Path, actors: None) -> None:
     folder = tmp_path / "sessions" / "g" / "s1"
     sessiondb.create_session_folder(folder)
     lanes = {"test": Recorder.start(), INTERNAL_LANE: Recorder.start()}

@@ -160,12 +160,13 @@ def test_three_failures_settle_the_row_and_tell_the_agent(rig: Rig) -> None:
     rig.channel.fail_next(3)
     rig.container.write_out("out-1", content='{"text": "doomed"}', route=ROUTE)
     rig.drain()
-    eventually(lambda: rig.delivered_status("out-1") == "failed", what="the give-up")
+    eventually(lambda: told(rig.manager, m.WakeSession), what="the give-up, whose last step is the wake")
+    assert rig.delivered_status("out-1") == "failed"
     assert rig.channel.texts() == [] and len(rig.channel.attempts) == 3
     notes = [c for _, kind, c in rig.inbound(rig.session) if kind == "system"]
     assert len(notes) == 1
     assert "could not be delivered after 3 attempt(s)" in notes[0]["text"] and "platform is down" in notes[0]["text"]
-    assert rig.session.id in [w.session_id for w in told(rig.manager, m.WakeSession)]
+    assert [w.session_id for w in told(rig.manager, m.WakeSession)] == [rig.session.id]
     rig.drain()
     assert len(rig.channel.attempts) == 3  # settled: never tried again
 
