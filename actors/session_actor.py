@@ -10,8 +10,10 @@ again afterwards).
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
+from pathlib import Path
 from typing import Any
 
 import docker.errors
@@ -34,7 +36,17 @@ from events.model import AgentGroup, ContainerStatus, Session
 log = get_logger("session")
 
 DOCKER_STOP_TIMEOUT_S = 5
+QUIET_FILE_S = 1.0
 _DOMAIN_ERRORS = (RuntimeError_, docker.errors.DockerException, OSError, sqlite3.Error, pykka.Timeout, ValueError)
+
+
+def _file_key(path: Path) -> tuple[int, int, int] | None:
+    """What changes whenever SQLite commits to a file (DELETE journal: written in place)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
 
 
 class SessionSnapshot(msgspec.Struct, frozen=True, kw_only=True):
@@ -79,6 +91,8 @@ class SessionActor(pykka.ThreadingActor):
         self._stop_reason: str | None = None
         self._handled = 0
         self._runtime: ContainerRuntime | None = None
+        self._claims: tuple[float, ...] = ()
+        self._claims_key: tuple[tuple[int, int, int] | None, tuple[int, int, int] | None] | None = None
         self._limits = Limits(
             idle_timeout_s=self._settings.idle_timeout_s,
             stuck_timeout_s=self._settings.stuck_timeout_s,
@@ -245,7 +259,7 @@ class SessionActor(pykka.ThreadingActor):
         if self._status not in ("running", "idle") or self._container_id is None:
             return
         folder = sessiondb.session_dir(self._settings.sessions_dir, self._group_id, self._session_id)
-        claims = tuple(claim.claimed_at.timestamp() for claim in sessiondb.claimed_messages(folder))
+        claims = self._claim_times(folder)
         verdict = judge(
             Observation(
                 now=now,
@@ -308,6 +322,22 @@ class SessionActor(pykka.ThreadingActor):
             self._manager.tell(m.PassivateMe(self._session_id, self._handled))
 
     # -- helpers -------------------------------------------------------------------------------
+
+    def _claim_times(self, folder: Path) -> tuple[float, ...]:
+        """The container's open claims, re-read only when either session DB file changed since the last tick.
+
+        Claims change only with a commit to one of the two files, so an idle
+        session's tick costs two `stat()` calls instead of opening both databases.
+        """
+        inbound, outbound = _file_key(sessiondb.inbound_path(folder)), _file_key(sessiondb.outbound_path(folder))
+        key = (inbound, outbound)
+        if key != self._claims_key:
+            self._claims = tuple(claim.claimed_at.timestamp() for claim in sessiondb.claimed_messages(folder))
+            # Trust this read on later ticks only when both files had been quiet for a while: mtimes are
+            # coarse, so a commit right after the read could otherwise leave the key unchanged.
+            newest = max((k[1] for k in key if k is not None), default=0) / 1e9
+            self._claims_key = key if time.time() - newest > QUIET_FILE_S else None
+        return self._claims
 
     def _docker(self) -> ContainerRuntime:
         if self._runtime is None:
