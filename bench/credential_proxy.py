@@ -28,6 +28,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the fake API lives with the tests
 
+from bench_support import percentile
+
 from config.logs import configure_logging
 from config.settings import load_settings
 from credentials.proxy import CredentialProxy
@@ -39,11 +41,6 @@ from tests.fakes.anthropic_server import FakeAnthropicServer, text_reply
 ROUNDS = 100
 WARMUP = 20
 BODY = {"model": "claude-fake-1", "max_tokens": 64, "messages": [{"role": "user", "content": "hello " * 200}]}
-
-
-def _percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 def _timed(call: Callable[[], None]) -> list[float]:
@@ -140,9 +137,9 @@ def run() -> dict[str, object]:
     return {
         "rounds": ROUNDS,
         "json_direct_p50_ms": round(statistics.median(json_direct), 3),
-        "json_direct_p90_ms": round(_percentile(json_direct, 0.9), 3),
+        "json_direct_p90_ms": round(percentile(json_direct, 0.9), 3),
         "json_proxied_p50_ms": round(statistics.median(json_proxied), 3),
-        "json_proxied_p90_ms": round(_percentile(json_proxied, 0.9), 3),
+        "json_proxied_p90_ms": round(percentile(json_proxied, 0.9), 3),
         "json_added_p50_ms": round(statistics.median(json_proxied) - statistics.median(json_direct), 3),
         "stream_first_event_direct_p50_ms": round(statistics.median(first_direct), 3),
         "stream_first_event_proxied_p50_ms": round(statistics.median(first_proxied), 3),

@@ -39,6 +39,8 @@ import docker
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the test channel and helpers drive a real host
 
+from bench_support import percentile
+
 import sessiondb
 from actors import admin
 from actors.host import Host
@@ -55,11 +57,6 @@ ROUNDS = 20
 IDLE_SESSIONS = 100
 IDLE_WINDOW_S = 20.0
 REPLY_TIMEOUT_S = 120.0
-
-
-def _percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 def _wire(host: Host, group: admin.AgentGroup, platform_id: str) -> None:
@@ -214,10 +211,10 @@ def measure(workdir: Path) -> dict[str, object]:
         client.close()
     return {
         "e2e_p50_ms": round(statistics.median(e2e), 2),
-        "e2e_p99_ms": round(_percentile(e2e, 0.99), 2),
+        "e2e_p99_ms": round(percentile(e2e, 0.99), 2),
         "e2e_messages": len(e2e),
         "fast_path_p50_ms": round(statistics.median(fast), 3),
-        "fast_path_p99_ms": round(_percentile(fast, 0.99), 3),
+        "fast_path_p99_ms": round(percentile(fast, 0.99), 3),
         "throughput_msgs_per_s": round(throughput, 1),
         "throughput_sessions": TALKERS,
         "throughput_messages": TALKERS * ROUNDS,

@@ -23,6 +23,8 @@ import docker
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the test helpers drive a real host too
 
+from bench_support import container_status, percentile
+
 from actors import messages as m
 from actors.host import Host
 from config.logs import configure_logging
@@ -31,17 +33,6 @@ from tests.integration.runner_support import chat_session, reply_to, send_chat
 
 WARM_MESSAGES = 200
 COLD_ROUNDS = 10
-
-
-def _percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
-
-
-def _status(host: Host, session_id: str) -> str:
-    assert host.log is not None
-    session = host.log.store.session(session_id)
-    return session.container_status if session else "missing"
 
 
 def measure(host: Host) -> dict[str, float]:
@@ -59,7 +50,7 @@ def measure(host: Host) -> dict[str, float]:
     cold: list[float] = []
     for index in range(COLD_ROUNDS):
         host.manager.tell(m.StopSession(session.id, "bench"))
-        wait_for(lambda: _status(host, session.id) == "stopped", 30, "the stop")
+        wait_for(lambda: container_status(host, session.id) == "stopped", 30, "the stop")
         started = time.perf_counter()
         message_id = send_chat(folder, f"cold {index}")
         host.wake(session.id, "bench")
@@ -67,7 +58,7 @@ def measure(host: Host) -> dict[str, float]:
         cold.append((time.perf_counter() - started) * 1000)
     return {
         "warm_p50_ms": round(statistics.median(warm), 2),
-        "warm_p99_ms": round(_percentile(warm, 0.99), 2),
+        "warm_p99_ms": round(percentile(warm, 0.99), 2),
         "cold_p50_ms": round(statistics.median(cold), 1),
     }
 

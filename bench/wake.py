@@ -27,6 +27,8 @@ import docker
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the test helpers drive a real host too
 
+from bench_support import container_status, percentile
+
 import sessiondb
 from actors import messages as m
 from actors.host import Host
@@ -44,17 +46,6 @@ COLD_ROUNDS = 10
 NOOP_ROUNDS = 2_000
 
 
-def _percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
-
-
-def _status(host: Host, session_id: str) -> str:
-    assert host.log is not None
-    session = host.log.store.session(session_id)
-    return session.container_status if session else "missing"
-
-
 def cold_wakes(host: Host, group_id: str) -> list[float]:
     assert host.log is not None and host.manager is not None
     samples: list[float] = []
@@ -67,7 +58,7 @@ def cold_wakes(host: Host, group_id: str) -> list[float]:
             time.sleep(0.001)
         samples.append((time.perf_counter() - started) * 1000)
         host.manager.tell(m.StopSession(session_id, "bench"))
-        wait_for(lambda sid=session_id: _status(host, sid) == "stopped", 30, "the stop")  # type: ignore[misc]
+        wait_for(lambda sid=session_id: container_status(host, sid) == "stopped", 30, "the stop")  # type: ignore[misc]
     return samples
 
 
@@ -75,7 +66,7 @@ def noop_wakes(host: Host, group_id: str) -> list[float]:
     assert host.log is not None and host.manager is not None
     session_id = create_session(host.log, group_id)
     host.wake(session_id, "bench")
-    wait_for(lambda: _status(host, session_id) in ("running", "idle"), 60, "the container")
+    wait_for(lambda: container_status(host, session_id) in ("running", "idle"), 60, "the container")
     host.wake(session_id, "bench")  # an idle container becomes busy once; later wakes are pure no-ops
     ref = host.manager.ask(m.SessionRefQuery(session_id), timeout=10)
     samples: list[float] = []
@@ -105,7 +96,7 @@ def concurrent_wakes(host: Host, group_id: str, client: docker.DockerClient) -> 
         thread.start()
     for thread in threads:
         thread.join()
-    wait_for(lambda: _status(host, session_id) in ("running", "idle"), 60, "the container")
+    wait_for(lambda: container_status(host, session_id) in ("running", "idle"), 60, "the container")
     time.sleep(1.0)
     return creates_since(client, host.settings, since, session_id)
 
@@ -131,7 +122,7 @@ def main() -> int:
             remove_instance_containers(client, settings)
     result = {
         "cold_wake_p50_ms": round(statistics.median(cold), 1),
-        "cold_wake_p90_ms": round(_percentile(cold, 0.9), 1),
+        "cold_wake_p90_ms": round(percentile(cold, 0.9), 1),
         "noop_wake_median_ms": round(statistics.median(noop), 3),
         "containers_started_for_100_concurrent_wakes": created,
     }

@@ -10,6 +10,7 @@ echo "== ruff"
 ruff check .
 echo "== mypy"
 mypy events sessiondb credentials actors channels config tools
+mypy container/agent_runner  # the in-container runner: its own package, checked on its own
 echo "== unit tests"
 "$py" -m pytest -q tests/unit
 echo "== docker engine and agent image"

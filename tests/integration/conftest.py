@@ -7,12 +7,16 @@ start one, and the image is (re)built from container/ when its context changed.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import docker
 import docker.errors
 import pytest
 
+from actors.host import Host
+from channels.adapter import ChannelAdapter
 from config.settings import load_settings
+from tests.integration.host_support import MakeHost, host_settings, remove_instance_containers
 from tools.docker_engine import ping_engine
 from tools.image import BuildMode, ImageBuildError, build_agent_image
 
@@ -71,3 +75,26 @@ def agent_image(docker_client: docker.DockerClient) -> str:
 def test_labels() -> dict[str, str]:
     """Labels for every container a test starts, so the session cleans up whatever a test leaves behind."""
     return {TEST_LABEL: "1"}
+
+
+@pytest.fixture
+def make_host(tmp_path: Path, docker_client: docker.DockerClient, agent_image: str) -> Iterator[MakeHost]:
+    """Start real in-process hosts on this test's data dir; `make_host(*channels, **env_overrides)`.
+
+    Given channels, the host runs exactly those (in-process test adapters); without, the registry's.
+    Every host is stopped and its containers removed afterwards.
+    """
+    hosts: list[Host] = []
+
+    def start(*channels: ChannelAdapter, **overrides: str) -> Host:
+        settings = host_settings(tmp_path, CONTAINER_IMAGE=agent_image, **overrides)
+        host = Host(settings, adapters=list(channels) if channels else None)
+        host.start()
+        hosts.append(host)
+        return host
+
+    yield start
+    for host in hosts:
+        settings = host.settings
+        host.stop()
+        remove_instance_containers(docker_client, settings)

@@ -12,9 +12,12 @@ import docker
 import docker.errors
 
 from actors.docker_runtime import LABEL_INSTANCE, LABEL_SESSION
+from actors.host import Host
 from config.settings import Settings, load_settings
 from events import types as ev
 from events.log import EventLog
+
+MakeHost = Callable[..., Host]  # the `make_host` fixture: make_host(*channels, **env_overrides)
 
 
 def host_settings(tmp_path: Path, **overrides: str) -> Settings:

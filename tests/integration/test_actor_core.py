@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import docker
@@ -20,30 +19,11 @@ from tests.integration.host_support import (
     create_group,
     create_session,
     creates_since,
-    host_settings,
-    remove_instance_containers,
     running_count,
     wait_for,
 )
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def make_host(tmp_path: Path, docker_client: docker.DockerClient, agent_image: str) -> Iterator[object]:
-    hosts: list[Host] = []
-
-    def start(**overrides: str) -> Host:
-        host = Host(host_settings(tmp_path, CONTAINER_IMAGE=agent_image, **overrides))
-        host.start()
-        hosts.append(host)
-        return host
-
-    yield start
-    for host in hosts:
-        settings = host.settings
-        host.stop()
-        remove_instance_containers(docker_client, settings)
 
 
 def session_state(host: Host, session_id: str) -> str:

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
-import docker
 import pytest
 
 import sessiondb
@@ -23,30 +21,11 @@ from channels.adapter import Capabilities
 from events import types as ev
 from events.model import AgentGroup, Session, SessionMode, TriggerRules
 from tests.fakes.recording_channel import RecordingChannel
-from tests.integration.host_support import host_settings, remove_instance_containers, wait_for
+from tests.integration.host_support import MakeHost, wait_for
 
 pytestmark = pytest.mark.integration
 
 REPLY_S = 60.0
-
-MakeHost = Callable[..., Host]
-
-
-@pytest.fixture
-def make_host(tmp_path: Path, docker_client: docker.DockerClient, agent_image: str) -> Iterator[MakeHost]:
-    hosts: list[Host] = []
-
-    def start(*channels: RecordingChannel, **overrides: str) -> Host:
-        host = Host(host_settings(tmp_path, CONTAINER_IMAGE=agent_image, **overrides), adapters=list(channels))
-        host.start()
-        hosts.append(host)
-        return host
-
-    yield start
-    for host in hosts:
-        settings = host.settings
-        host.stop()
-        remove_instance_containers(docker_client, settings)
 
 
 def _log(host: Host) -> Any:

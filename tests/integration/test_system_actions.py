@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import docker
@@ -26,33 +25,14 @@ from actors.system_payloads import ScheduleTask
 from events.log import EventLog
 from events.model import AgentGroup, Session
 from tests.fakes.recording_channel import RecordingChannel
-from tests.integration.host_support import host_settings, remove_instance_containers, wait_for
+from tests.integration.host_support import MakeHost, remove_instance_containers, wait_for
 
 pytestmark = pytest.mark.integration
 
 ADMIN_ROOM = "admin-room"
 WORKER_ROOM = "worker-room"
 ADMIN_USER = "u-admin"
-
-StartHost = Callable[..., Host]
-
-
-@pytest.fixture
-def make_host(tmp_path: Path, docker_client: docker.DockerClient, agent_image: str) -> Iterator[StartHost]:
-    hosts: list[Host] = []
-
-    def start(channel: RecordingChannel, **overrides: str) -> Host:
-        env = {"CONTAINER_IMAGE": agent_image, "HERMITCRAB_SWEEP_INTERVAL": "500ms", **overrides}
-        host = Host(host_settings(tmp_path, **env), adapters=[channel])
-        host.start()
-        hosts.append(host)
-        return host
-
-    yield start
-    for host in hosts:
-        settings = host.settings
-        host.stop()
-        remove_instance_containers(docker_client, settings)
+FAST_SWEEP = {"HERMITCRAB_SWEEP_INTERVAL": "500ms"}  # due tasks and expiries are found quickly
 
 
 def log_of(host: Host) -> EventLog:
@@ -94,9 +74,9 @@ def has_text(channel: RecordingChannel, room: str, fragment: str) -> Callable[[A
     return lambda _: any(fragment in text for text in channel.texts(room))
 
 
-def test_create_agent_end_to_end_the_child_answers_its_parent(make_host: StartHost) -> None:
+def test_create_agent_end_to_end_the_child_answers_its_parent(make_host: MakeHost) -> None:
     channel = RecordingChannel()
-    host = make_host(channel)
+    host = make_host(channel, **FAST_SWEEP)
     parent = wired_group(host, "Main", ADMIN_ROOM, is_admin=True)
 
     channel.say(ADMIN_ROOM, tool("create_agent", name="Helper", instructions="You help."), sender_id=ADMIN_USER)
@@ -124,10 +104,10 @@ def test_create_agent_end_to_end_the_child_answers_its_parent(make_host: StartHo
 
 
 def test_an_approval_survives_a_host_restart_and_a_rebuild_yields_a_container_of_the_group_image(
-    make_host: StartHost, docker_client: docker.DockerClient
+    make_host: MakeHost, docker_client: docker.DockerClient
 ) -> None:
     first_channel = RecordingChannel()
-    host = make_host(first_channel)
+    host = make_host(first_channel, **FAST_SWEEP)
     wired_group(host, "Main", ADMIN_ROOM, is_admin=True)
     worker = wired_group(host, "Worker", WORKER_ROOM)
 
@@ -142,7 +122,7 @@ def test_an_approval_survives_a_host_restart_and_a_rebuild_yields_a_container_of
     host.stop()
 
     channel = RecordingChannel()
-    host = make_host(channel)
+    host = make_host(channel, **FAST_SWEEP)
     channel.press(card_id, "approve", WORKER_ROOM, user_id=ADMIN_USER)
     channel.press(card_id, "approve", ADMIN_ROOM, user_id="u-guest")
     wait_for(lambda: len(events(host, "approval.answer_refused")) == 2, 10, "both wrong clicks refused")
@@ -182,9 +162,9 @@ def test_an_approval_survives_a_host_restart_and_a_rebuild_yields_a_container_of
     docker_client.images.remove(tag)  # per-group images carry a fresh group id each run
 
 
-def test_a_task_scheduled_two_seconds_ahead_runs(make_host: StartHost) -> None:
+def test_a_task_scheduled_two_seconds_ahead_runs(make_host: MakeHost) -> None:
     channel = RecordingChannel()
-    host = make_host(channel)
+    host = make_host(channel, **FAST_SWEEP)
     wired_group(host, "Worker", WORKER_ROOM)
     when = datetime.now(UTC) + timedelta(seconds=2)
     channel.say(WORKER_ROOM, tool("schedule_task", prompt="ring the bell", processAfter=f"{when:%Y-%m-%dT%H:%M:%S}Z"))
@@ -202,9 +182,9 @@ def test_a_task_scheduled_two_seconds_ahead_runs(make_host: StartHost) -> None:
     assert answered_at >= scheduled["process_after"], "the task ran when due, not before"
 
 
-def test_a_recurring_task_recurs_twice(make_host: StartHost) -> None:
+def test_a_recurring_task_recurs_twice(make_host: MakeHost) -> None:
     channel = RecordingChannel()
-    host = make_host(channel)
+    host = make_host(channel, **FAST_SWEEP)
     worker = wired_group(host, "Worker", WORKER_ROOM)
     channel.say(WORKER_ROOM, "hello")
     channel.wait_for(has_text(channel, WORKER_ROOM, "echo: hello"), 60, "the session to exist")
@@ -231,10 +211,11 @@ def test_a_recurring_task_recurs_twice(make_host: StartHost) -> None:
     assert len(times) == 2 and all(t.second % 3 == 0 for t in times) and times[1] > times[0]
 
 
-def test_a_stale_containers_message_is_retried_with_backoff_and_fails_after_five_tries(make_host: StartHost) -> None:
+def test_a_stale_containers_message_is_retried_with_backoff_and_fails_after_five_tries(make_host: MakeHost) -> None:
     channel = RecordingChannel()
     host = make_host(
         channel,
+        **FAST_SWEEP,
         HERMITCRAB_STUCK_TIMEOUT="2s",
         HERMITCRAB_HARD_CEILING="3s",
         HERMITCRAB_RETRY_BASE_DELAY="500ms",

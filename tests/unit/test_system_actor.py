@@ -272,8 +272,9 @@ def test_reject_no_admin_channel_and_undeliverable_cards_tell_the_agent(world: W
     assert "rejected by the admin" in world.notes(world.worker_session)[-1][0]
     world.outlet.error = "platform down"
     actor.ask(request(world.worker_session, "install_packages", requestId="sys-2", apt=["jq"]))
-    wait_until(lambda: world.log.store.pending_approval("appr-sys-2").status == "rejected")  # type: ignore[union-attr]
-    assert "could not be delivered: platform down" in world.notes(world.worker_session)[-1][0]
+    # The refusal is recorded first and the agent told right after: wait for the note, then check both.
+    wait_until(lambda: "could not be delivered: platform down" in world.notes(world.worker_session)[-1][0])
+    assert world.log.store.pending_approval("appr-sys-2").status == "rejected"  # type: ignore[union-attr]
     for wiring in world.log.store.wirings_for_group(world.admin_session.agent_group_id):
         world.log.append(f"wiring:{wiring.id}", [ev.WiringRemoved(wiring_id=wiring.id)])
     actor.ask(request(world.worker_session, "install_packages", requestId="sys-3", apt=["jq"]))
