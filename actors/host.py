@@ -27,6 +27,7 @@ from actors.services import HostServices
 from actors.session_manager import SessionManager
 from actors.sweep import SweepActor
 from actors.system_actions import SystemActor
+from actors.system_messages import ResendUnsentCards
 from channels.adapter import ChannelAdapter
 from config.logs import get_logger
 from config.settings import Settings
@@ -95,6 +96,7 @@ class Host:
         self.channels = ChannelHub.start(services, manager, self.system, self._adapters)
         self.channels.ask(m.QueryState(), timeout=ASK_TIMEOUT_S)  # the adapters are set up before "ready"
         outlet.attach(self.channels)
+        self.system.tell(ResendUnsentCards())
         self._scheduler = BackgroundScheduler(timezone="UTC")
         self._scheduler.add_job(
             self.tick, "interval", seconds=self.settings.tick_interval_s, coalesce=True, max_instances=1

@@ -34,7 +34,7 @@ from actors.delivery_notes import write_note
 from actors.group_folder import InvalidFolderError, folder_from_name, group_folder_path
 from actors.rebuild_worker import RebuildWorker
 from actors.services import HostServices
-from actors.system_messages import BuildFinished, BuildImage, CardPosted, ExpireApprovals
+from actors.system_messages import BuildFinished, BuildImage, CardPosted, ExpireApprovals, ResendUnsentCards
 from actors.system_payloads import (
     AddMcpServer,
     CreateAgent,
@@ -92,6 +92,8 @@ class SystemActor(pykka.ThreadingActor):
                     return self._expire_due(datetime.fromtimestamp(now, UTC))
                 case CardPosted():
                     self._on_card_posted(message)
+                case ResendUnsentCards():
+                    return self._resend_unsent_cards()
                 case BuildFinished():
                     self._on_build_finished(message)
                 case _:
@@ -271,6 +273,26 @@ class SystemActor(pykka.ThreadingActor):
             idempotency_key=card.card_id, platform_id=platform_id, text=f"{card.title}\n{card.body}", card=card
         )
         outlet.post(channel_type, delivery, done)
+
+    def _resend_unsent_cards(self) -> int:
+        """Post again the cards of pending approvals with no `approval.card_sent`; the card id is the
+        idempotency key, so a channel that did receive it before the crash shows it once."""
+        store = self._log.store
+        resent = 0
+        for approval in store.pending_approvals(status="pending"):
+            if approval.platform_message_id is not None or approval.channel_type is None:
+                continue
+            group = store.agent_group(approval.agent_group_id) if approval.agent_group_id else None
+            if group is None or approval.platform_id is None or approval.expires_at is None:
+                continue
+            action = approvals.decode_payload(approval.action, approval.payload)
+            self._send_card(
+                approval.approval_id, action, group, approval.expires_at, approval.channel_type, approval.platform_id
+            )
+            resent += 1
+        if resent:
+            log.info("system.cards_resent", count=resent)
+        return resent
 
     def _on_card_posted(self, posted: CardPosted) -> None:
         approval = self._log.store.pending_approval(posted.approval_id)

@@ -14,6 +14,12 @@ class ExpireApprovals:
 
 
 @dataclass(frozen=True, slots=True)
+class ResendUnsentCards:
+    """From the host at start, once channels are up: post again every pending approval's card that no
+    record says was sent (a crash between recording the approval and posting its card)."""
+
+
+@dataclass(frozen=True, slots=True)
 class CardPosted:
     """The approval card reached the admin's conversation (or could not: `error`)."""
 

@@ -21,7 +21,7 @@ from actors.group_messages import BuildGroupImage
 from actors.outlet import PostResult
 from actors.services import HostServices
 from actors.system_actions import SystemActor
-from actors.system_messages import ExpireApprovals
+from actors.system_messages import ExpireApprovals, ResendUnsentCards
 from channels.adapter import OutboundDelivery
 from config.settings import Settings
 from events import types as ev
@@ -294,3 +294,19 @@ def test_approvals_expire_and_survive_a_restart_of_the_actor(world: World) -> No
     assert world.log.store.pending_approval("appr-sys-2").status == "expired"  # type: ignore[union-attr]
     assert "did not answer within 24 h" in world.notes(world.worker_session)[-1][0]
     assert second.ask(ExpireApprovals(later)) == 0
+
+
+def test_a_card_lost_to_a_crash_is_posted_again_once_at_start(world: World) -> None:
+    first = world.start()
+    world.outlet.post = lambda *args, **kwargs: None  # type: ignore[method-assign]  # the host dies before posting
+    first.ask(request(world.worker_session, "install_packages", requestId="sys-1", apt=["jq"]))
+    first.stop()
+    assert world.log.store.pending_approval("appr-sys-1").platform_message_id is None  # type: ignore[union-attr]
+    del world.outlet.post  # the real fake again: it records and confirms
+
+    second = world.start()
+    assert second.ask(ResendUnsentCards()) == 1
+    [(channel_type, delivery)] = world.outlet.posted
+    assert channel_type == "terminal" and delivery.card is not None and "jq" in delivery.text
+    wait_until(lambda: world.log.store.pending_approval("appr-sys-1").platform_message_id == "pm-1")  # type: ignore[union-attr]
+    assert second.ask(ResendUnsentCards()) == 0
