@@ -297,7 +297,11 @@ class SessionActor(pykka.ThreadingActor):
     def _on_exit(self, container_id: str, exit_code: int | None) -> None:
         if container_id != self._container_id or self._status == "stopped":
             return
-        reason = self._stop_reason or ("exited" if exit_code is not None else "vanished")
+        reason = (
+            self._stop_reason
+            or self._stop_requested_elsewhere(container_id)
+            or ("exited" if exit_code is not None else "vanished")
+        )
         self._record(
             ev.ContainerStopped(
                 session_id=self._session_id, container_id=container_id, reason=reason, exit_code=exit_code
@@ -322,6 +326,15 @@ class SessionActor(pykka.ThreadingActor):
             self._manager.tell(m.PassivateMe(self._session_id, self._handled))
 
     # -- helpers -------------------------------------------------------------------------------
+
+    def _stop_requested_elsewhere(self, container_id: str) -> str | None:
+        """The reason another process (the CLI) recorded before stopping this container, if it did."""
+        found: str | None = None
+        for recorded in self._services.log.read(stream=self._stream, types=["container.stopping"]):
+            event = recorded.event
+            if isinstance(event, ev.ContainerStopping) and event.container_id == container_id:
+                found = event.reason
+        return found
 
     def _claim_times(self, folder: Path) -> tuple[float, ...]:
         """The container's open claims, re-read only when either session DB file changed since the last tick.

@@ -3,9 +3,10 @@
 How the running host is asked, without any extra channel into it:
 - close: the CLI records `SessionClosed`; the host's reconciler removes the
   container of every closed session on its next tick (a few seconds).
-- stop: the CLI stops the session's container through Docker; the host sees
-  the exit on its Docker event stream and records it, and the session starts
-  a new container on its next message, exactly as after an idle stop.
+- stop: the CLI records `ContainerStopping` with the reason "admin request"
+  and stops the session's container through Docker; the host sees the exit on
+  its Docker event stream and records it under that reason, and the session
+  starts a new container on its next message, exactly as after an idle stop.
 When no host runs, nobody would record those exits, so the CLI removes the
 container itself and records `ContainerStopped`.
 """
@@ -28,6 +29,7 @@ from tools.host_process import running_pid
 
 DOCKER_TIMEOUT_S = 30
 STOP_TIMEOUT_S = 5
+ADMIN_STOP = "admin request: hermitcrab sessions stop"
 
 ClientFactory = Callable[[], docker.DockerClient]
 
@@ -59,6 +61,11 @@ def stop_session(
         try:
             stopped = _containers_of(runtime, session.id)
             for container_id in stopped:
+                if host_running:
+                    log.append(
+                        f"session:{session.id}",
+                        [ev.ContainerStopping(session_id=session.id, container_id=container_id, reason=ADMIN_STOP)],
+                    )
                 runtime.stop(container_id, STOP_TIMEOUT_S)
                 if not host_running:
                     runtime.remove(container_id)
@@ -67,7 +74,7 @@ def stop_session(
     except docker.errors.DockerException as exc:
         return msgspec.structs.replace(outcome, note=f"Docker does not answer: {exc}")
     if not host_running and session.container_id is not None:
-        _record_stopped(log, session, "stopped with `hermitcrab sessions stop`")
+        _record_stopped(log, session, ADMIN_STOP)
     return msgspec.structs.replace(outcome, containers=stopped, note="" if stopped else "it had no container")
 
 

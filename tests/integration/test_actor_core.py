@@ -22,6 +22,7 @@ from tests.integration.host_support import (
     running_count,
     wait_for,
 )
+from tools.session_control import ADMIN_STOP, stop_session
 
 pytestmark = pytest.mark.integration
 
@@ -58,7 +59,10 @@ def test_100_concurrent_wakes_start_exactly_one_container(make_host, docker_clie
     wait_for(lambda: is_up(host, session_id), 30, "the container to run")
     time.sleep(1.0)
     assert creates_since(docker_client, host.settings, since, session_id) == 1
-    assert len(containers_of(docker_client, host.settings, session_id)) == 1
+    [container] = containers_of(docker_client, host.settings, session_id)
+    limits = docker_client.api.inspect_container(container["Id"])["HostConfig"]
+    assert (limits["Memory"], limits["NanoCpus"], limits["PidsLimit"]) == (2 * 1024**3, 1_000_000_000, 512)
+    assert limits["Init"] is True and limits["NetworkMode"] == "none"
 
 
 def _exec(client: docker.DockerClient, container_id: str, script: str) -> tuple[int, str]:
@@ -245,3 +249,18 @@ def test_a_crashing_session_actor_is_restarted_from_the_log_and_others_are_unaff
     assert victim in live and bystander in live, "the crashed actor is restarted; the other one never stopped"
     assert host.log.store.session(victim).container_id == victim_container, "its container kept running"
     assert is_up(host, bystander)
+
+
+def test_an_admin_stop_from_the_cli_is_recorded_with_its_reason(make_host) -> None:  # type: ignore[no-untyped-def]
+    host: Host = make_host()
+    assert host.log is not None
+    session_id = create_session(host.log, create_group(host.log, "stoppable"))
+    host.wake(session_id, "test")
+    wait_for(lambda: is_up(host, session_id), 30, "the container to run")
+    session = host.log.store.session(session_id)
+    assert session is not None
+    outcome = stop_session(host.log, host.settings, session)
+    assert outcome.host_running and len(outcome.containers) == 1
+    wait_for(lambda: session_state(host, session_id) == "stopped", 10, "the exit to be recorded")
+    stops = [e.event for e in host.log.read(stream=f"session:{session_id}", types=["container.stopped"])]
+    assert [s.reason for s in stops] == [ADMIN_STOP]  # type: ignore[attr-defined]
