@@ -36,7 +36,7 @@ def is_failure(reason: str, exit_code: int | None) -> bool:
     """
     if reason.startswith("stuck"):
         return True
-    if reason == "exited":
+    if reason.startswith("exited"):  # "exited", or "exited with code N: <the runner's last words>"
         return exit_code not in (0, None)
     return reason == "vanished"
 

@@ -148,6 +148,15 @@ class ContainerRuntime:
             if exc.status_code != 409:  # 409: removal already in progress
                 raise
 
+    def last_log_line(self, name_or_id: str) -> str:
+        """The container's last non-empty output line (why a crashed runner gave up), or "" if none."""
+        try:
+            output = self._client.api.logs(name_or_id, stdout=True, stderr=True, tail=5)
+        except docker.errors.NotFound:
+            return ""
+        lines = [line.strip() for line in output.decode(errors="replace").splitlines() if line.strip()]
+        return lines[-1][:500] if lines else ""
+
     def list_ours(self) -> list[ContainerInfo]:
         """Every container of this install, running or not, from one listing call (no per-container inspect).
 

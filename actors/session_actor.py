@@ -300,7 +300,7 @@ class SessionActor(pykka.ThreadingActor):
         reason = (
             self._stop_reason
             or self._stop_requested_elsewhere(container_id)
-            or ("exited" if exit_code is not None else "vanished")
+            or self._exit_reason(container_id, exit_code)
         )
         self._record(
             ev.ContainerStopped(
@@ -317,15 +317,27 @@ class SessionActor(pykka.ThreadingActor):
         self._confirmed = False
         self._manager.tell(m.ReleaseSlot(self._session_id))
         folder = sessiondb.session_dir(self._settings.sessions_dir, self._group_id, self._session_id)
-        if is_failure(reason, exit_code):  # before any new container can take the claims
+        failed = is_failure(reason, exit_code)
+        if failed:  # before any new container can take the claims
             retry_claims(self._services, self._session_id, folder, started_at, reason)
-        if self._restart_after_stop or (folder.exists() and sessiondb.count_due(folder) > 0):
+        # After a failure the next start waits for the sweep: a runner that dies at once must not spin.
+        waiting = not failed and folder.exists() and sessiondb.count_due(folder) > 0
+        if self._restart_after_stop or waiting:
             self._restart_after_stop = False
             self._on_wake("input waiting after stop")
         else:
             self._manager.tell(m.PassivateMe(self._session_id, self._handled))
 
     # -- helpers -------------------------------------------------------------------------------
+
+    def _exit_reason(self, container_id: str, exit_code: int | None) -> str:
+        """Why a container ended on its own; a failing runner's last words go into the record."""
+        if exit_code is None:
+            return "vanished"
+        if exit_code == 0:
+            return "exited"
+        last = self._docker().last_log_line(container_id)
+        return f"exited with code {exit_code}: {last}" if last else f"exited with code {exit_code}"
 
     def _stop_requested_elsewhere(self, container_id: str) -> str | None:
         """The reason another process (the CLI) recorded before stopping this container, if it did."""

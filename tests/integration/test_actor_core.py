@@ -264,3 +264,25 @@ def test_an_admin_stop_from_the_cli_is_recorded_with_its_reason(make_host) -> No
     wait_for(lambda: session_state(host, session_id) == "stopped", 10, "the exit to be recorded")
     stops = [e.event for e in host.log.read(stream=f"session:{session_id}", types=["container.stopped"])]
     assert [s.reason for s in stops] == [ADMIN_STOP]  # type: ignore[attr-defined]
+
+
+def test_a_runner_that_refuses_to_start_is_recorded_with_its_reason(make_host) -> None:  # type: ignore[no-untyped-def]
+    host: Host = make_host()
+    assert host.log is not None
+    group_id = create_group(host.log, "misconfigured")
+    session_id = f"sess-{group_id[3:]}"
+    host.log.append(
+        f"session:{session_id}",
+        [ev.SessionCreated(session_id=session_id, agent_group_id=group_id, agent_provider="gpt-9")],
+    )
+    host.wake(session_id, "test")
+
+    def stops() -> list[ev.ContainerStopped]:
+        assert host.log is not None
+        found = host.log.read(stream=f"session:{session_id}", types=["container.stopped"])
+        return [e.event for e in found if isinstance(e.event, ev.ContainerStopped)]
+
+    wait_for(lambda: stops(), 30, "the runner to give up")
+    [stop] = stops()
+    assert stop.exit_code not in (0, None)
+    assert "unknown AGENT_PROVIDER 'gpt-9'" in stop.reason

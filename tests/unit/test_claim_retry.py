@@ -42,6 +42,7 @@ def test_only_stuck_crashed_or_vanished_stops_count_as_failures() -> None:
     assert is_failure("stuck: no heartbeat progress", 0)
     assert is_failure("stuck: past the hard ceiling", None)
     assert is_failure("exited", 137)
+    assert is_failure("exited with code 2: agent-runner: unknown AGENT_PROVIDER 'x'", 2)
     assert is_failure("vanished", None)
     assert not is_failure("exited", 0)
     assert not is_failure("idle timeout", 0)
