@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
+import argparse
+import json
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
 from actors.host import Host
+
+
+def print_measurement(description: str, measure: Callable[[Path], Mapping[str, object]]) -> None:
+    """The `--json` entry point of a benchmark that works in a temporary directory: one JSON object on stdout."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--json", action="store_true", help="print one JSON object (the only output mode)")
+    parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="hermitcrab-bench-") as tmp:
+        print(json.dumps(measure(Path(tmp))))
 
 
 def percentile(values: list[float], fraction: float) -> float:

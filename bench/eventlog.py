@@ -6,7 +6,7 @@ happens in a temporary directory. Timed phases:
 - single appends: one event per `append`, each its own durable (fsynced)
   transaction, after a warm-up that grows the WAL to its working size;
   the median of three rounds. For context, the same loop with a bare
-  INSERT + COMMIT on an identical events table gives the machine's floor.
+  INSERT + COMMIT into the same (migrated) events table gives the machine's floor.
 - batched appends: the 1M-event history itself, written by `append_batch` in
   transactions of 1,000 events (turns of ten events for each of 100 sessions),
   projections applied in the same transactions.
@@ -17,22 +17,21 @@ happens in a temporary directory. Timed phases:
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sqlite3
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+
+from bench_support import print_measurement
 
 from events import types as ev
 from events.clock import recorded_now
 from events.log import EventLog
 from events.replay import rebuild
-from events.schema import connect
+from events.schema import connect, migrate
 
 TOTAL_EVENTS = 1_000_000
 GROUPS = 10
@@ -110,21 +109,17 @@ def _single_append_rate(log: EventLog) -> float:
 
 
 def _raw_commit_floor(path: Path) -> float:
-    """The same single durable commits with nothing but an INSERT into an identical events table."""
+    """The same single durable commits with nothing but an INSERT into the same (migrated) events table."""
     db = connect(path)
-    db.execute(
-        "CREATE TABLE events (position INTEGER PRIMARY KEY, stream TEXT NOT NULL, version INTEGER NOT NULL,"
-        " type TEXT NOT NULL, payload TEXT NOT NULL, recorded_at TEXT NOT NULL)"
-    )
-    db.execute("CREATE UNIQUE INDEX events_stream_version ON events (stream, version)")
+    migrate(db)
     payload = '{"type":"message.routed","message_id":"x","session_id":"s0","kind":"chat","seq":1,"schema":1}'
 
     def run(offset: int, count: int) -> None:
-        for i in range(offset, offset + count):
+        for i in range(offset + 1, offset + count + 1):
             db.execute("BEGIN IMMEDIATE")
             db.execute(
-                "INSERT INTO events (stream, version, type, payload, recorded_at) VALUES (?, ?, ?, ?, ?)",
-                ("session:s0", i, "message.routed", payload, recorded_now()),
+                "INSERT INTO events (position, record) VALUES (?, ?)",
+                (i, f'[{i},"session:s0",{i},"message.routed","{recorded_now()}",{payload}]'),
             )
             db.execute("COMMIT")
 
@@ -207,13 +202,5 @@ def measure(workdir: Path) -> dict[str, float | int | str]:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", action="store_true", help="print one JSON object (the only output mode)")
-    parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="hermitcrab-bench-") as tmp:
-        print(json.dumps(measure(Path(tmp))))
-
-
 if __name__ == "__main__":
-    main()
+    print_measurement(__doc__.splitlines()[0], measure)

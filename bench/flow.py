@@ -21,7 +21,6 @@ this process on a temporary data directory with an in-process test channel
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -29,7 +28,6 @@ import resource
 import sqlite3
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -39,7 +37,7 @@ import docker
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the test channel and helpers drive a real host
 
-from bench_support import percentile
+from bench_support import percentile, print_measurement
 
 import sessiondb
 from actors import admin
@@ -225,13 +223,5 @@ def measure(workdir: Path) -> dict[str, object]:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", action="store_true", help="print one JSON object (the only output mode)")
-    parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="hermitcrab-bench-") as tmp:
-        print(json.dumps(measure(Path(tmp))))
-
-
 if __name__ == "__main__":
-    main()
+    print_measurement(__doc__.splitlines()[0], measure)

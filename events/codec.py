@@ -1,45 +1,39 @@
-"""Encoding events into the log and decoding stored rows back into typed events.
+"""Encoding events into the log's records and decoding stored records back into typed events.
 
-Reads try the fast path first: a whole chunk of payloads decoded through the
-tagged union in C. Any chunk it refuses is decoded row by row with the decoder
-the stored `type` column names, so a tag this version does not know (written
-by a newer one) is skipped with a warning instead of failing, and a payload
-that does not match its type raises an error naming its log position.
+A record is one JSON array, `[position, stream, version, type, recorded_at,
+payload]`, the exact shape of `RecordedEvent`, so decoding a stored event is
+one C call. Reads try that fast path for a whole chunk first. Any chunk it
+refuses is decoded record by record with the decoder the stored type names,
+so a tag this version does not know (written by a newer one) is skipped with
+a warning instead of failing, and a payload that does not match its type
+raises an error naming its log position.
 """
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Iterable, Iterator, Sequence
-from functools import reduce
 from typing import Any
 
 import msgspec
 import structlog
 
-from events.types import ALL_EVENT_TYPES, Event, type_name
+from events.types import ALL_EVENT_TYPES, AnyEvent, Event, type_name
 
 _log = structlog.get_logger(component="events.codec")  # the library directly: events imports nothing of ours
-
-Row = tuple[int, str, int, str, str, str]
-"""A stored event: position, stream, version, type, payload (JSON text), recorded_at."""
-FastRow = tuple[int, str, int, str, str]
-"""A stored event without its type column: position, stream, version, payload, recorded_at."""
 
 TAGS: dict[type[Event], str] = {event_type: type_name(event_type) for event_type in ALL_EVENT_TYPES}
 DECODERS: dict[str, msgspec.json.Decoder[Any]] = {
     tag: msgspec.json.Decoder(event_type) for event_type, tag in TAGS.items()
 }
 _encoder = msgspec.json.Encoder()
-_any_event: msgspec.json.Decoder[Any] = msgspec.json.Decoder(reduce(operator.or_, ALL_EVENT_TYPES))
-_tag_of_class = TAGS.__getitem__
 
 
-class RecordedEvent(msgspec.Struct, frozen=True, gc=False):
+class RecordedEvent(msgspec.Struct, frozen=True, gc=False, array_like=True):
     """An event as the log holds it: where it sits, which stream, when, and the event itself.
 
-    Untracked by the garbage collector (it can never be part of a cycle), which
-    keeps a replay of a million of them from triggering collections.
+    Array-like because that is the stored record. Untracked by the garbage
+    collector (it can never be part of a cycle), which keeps a replay of a
+    million of them from triggering collections.
     """
 
     position: int
@@ -47,7 +41,22 @@ class RecordedEvent(msgspec.Struct, frozen=True, gc=False):
     version: int
     type: str
     recorded_at: str
-    event: Event
+    event: AnyEvent
+
+
+class _Envelope(msgspec.Struct, frozen=True, array_like=True):
+    """A record with its payload left undecoded: the careful path reads the type before the payload."""
+
+    position: int
+    stream: str
+    version: int
+    type: str
+    recorded_at: str
+    payload: msgspec.Raw
+
+
+_records = msgspec.json.Decoder(RecordedEvent)
+_envelopes = msgspec.json.Decoder(_Envelope)
 
 
 class EventDecodeError(Exception):
@@ -68,43 +77,47 @@ def tag_of(event: Event) -> str:
         raise TypeError(f"{type(event).__name__} is not an event type listed in events.types") from None
 
 
-def encode(event: Event) -> str:
-    """The JSON payload stored for an event (text, so `json_extract` can read it)."""
-    return _encoder.encode(event).decode()
+def encode_record(position: int, stream: str, version: int, tag: str, recorded_at: str, event: Event) -> str:
+    """The stored record of an event, in `RecordedEvent`'s order (text, so SQLite's JSON functions read it)."""
+    return _encoder.encode((position, stream, version, tag, recorded_at, event)).decode()
 
 
-def decode_rows(rows: Iterable[Row]) -> Iterator[RecordedEvent]:
-    """Stored rows as recorded events; unknown types are skipped with one warning per type.
+def decode_records(records: Iterable[str]) -> list[RecordedEvent] | None:
+    """A chunk of records decoded in one pass, or None if any record needs care.
 
-    This loop is the replay hot path, so it inlines the decoder lookup.
+    The fast path of replay: every per-record step runs in C (`map`), with no
+    Python frame per event, which is what lets a read keep up with SQLite. None
+    means the chunk holds an unknown tag or a bad payload; the caller then
+    decodes it with `decode_carefully`, which skips or names the culprit.
     """
-    decoders = DECODERS
-    unknown: set[str] = set()
-    for position, stream, version, type_, payload, recorded_at in rows:
-        decoder = decoders.get(type_)
-        if decoder is None:
-            if type_ not in unknown:
-                unknown.add(type_)
-                _log.warning("event.unknown_type_skipped", type=type_, position=position)
-            continue
-        try:
-            event = decoder.decode(payload)
-        except msgspec.DecodeError as exc:
-            raise EventDecodeError(position, type_, str(exc)) from None
-        yield RecordedEvent(position, stream, version, type_, recorded_at, event)
-
-
-def decode_known(rows: Sequence[FastRow]) -> Iterator[RecordedEvent] | None:
-    """A chunk of rows decoded in one pass through the whole union, or None if any row needs care.
-
-    The fast path of replay: every per-row step runs in C (`map`), with no Python
-    frame per event, which is what lets a read keep up with SQLite. None means
-    the chunk holds an unknown tag or a bad payload; the caller then decodes it
-    row by row with `decode_rows`, which skips or names the culprit.
-    """
-    positions, streams, versions, payloads, times = zip(*rows, strict=True)
     try:
-        events = list(map(_any_event.decode, payloads))
+        return list(map(_records.decode, records))
     except msgspec.DecodeError:
         return None
-    return map(RecordedEvent, positions, streams, versions, map(_tag_of_class, map(type, events)), times, events)
+
+
+def decode_carefully(rows: Iterable[tuple[int, str]]) -> Iterator[RecordedEvent]:
+    """(position, record) rows as events; unknown types are skipped with one warning per type."""
+    unknown: set[str] = set()
+    for position, record in rows:
+        try:
+            envelope = _envelopes.decode(record)
+        except msgspec.DecodeError as exc:
+            raise EventDecodeError(position, "?", f"not an event record: {exc}") from None
+        decoder = DECODERS.get(envelope.type)
+        if decoder is None:
+            if envelope.type not in unknown:
+                unknown.add(envelope.type)
+                _log.warning("event.unknown_type_skipped", type=envelope.type, position=position)
+            continue
+        try:
+            event = decoder.decode(envelope.payload)
+        except msgspec.DecodeError as exc:
+            raise EventDecodeError(position, envelope.type, str(exc)) from None
+        yield RecordedEvent(position, envelope.stream, envelope.version, envelope.type, envelope.recorded_at, event)
+
+
+def decode_chunk(rows: Sequence[tuple[int, str]]) -> Sequence[RecordedEvent] | Iterator[RecordedEvent]:
+    """(position, record) rows as events: the fast path when it can, the careful one otherwise."""
+    decoded = decode_records(record for _, record in rows)
+    return decoded if decoded is not None else decode_carefully(rows)

@@ -20,7 +20,7 @@ from pathlib import Path
 from types import TracebackType
 
 from events.clock import recorded_now
-from events.codec import EventDecodeError, RecordedEvent, encode, tag_of
+from events.codec import EventDecodeError, RecordedEvent, encode_record, tag_of
 from events.connections import ReadConnections
 from events.projections import ProjectionError, apply
 from events.query import EventFilter, read_events
@@ -31,14 +31,14 @@ from events.types import Event
 
 __all__ = ["EventDecodeError", "EventLog", "ProjectionError", "RecordedEvent", "StaleVersionError"]
 
-_INSERT = "INSERT INTO events (stream, version, type, payload, recorded_at) VALUES (?, ?, ?, ?, ?)"
+_INSERT = "INSERT INTO events (position, record) VALUES (?, ?)"
 _CHECKPOINT = "UPDATE projection_checkpoint SET position = last_insert_rowid() WHERE id = 1"
 _STREAM_VERSION = "SELECT MAX(version) FROM events WHERE stream = ?"
 _LAST_POSITION = "SELECT COALESCE(MAX(position), 0) FROM events"
 _STREAM_VERSIONS = "SELECT value, (SELECT MAX(version) FROM events WHERE stream = value) FROM json_each(?)"
 
-_Prepared = list[tuple[str, str, Event]]
-"""Events ready to store: (type tag, JSON payload, event)."""
+_Prepared = list[tuple[str, Event]]
+"""Events ready to store: (type tag, event)."""
 
 
 class StaleVersionError(Exception):
@@ -51,11 +51,19 @@ class StaleVersionError(Exception):
         self.actual = actual
 
 
+class _LogMoved(Exception):
+    """Another writer appended since this one last wrote: what it remembers of the log is stale."""
+
+    def __init__(self, collision: sqlite3.IntegrityError | None = None) -> None:
+        super().__init__("another writer appended to the event log since this one last wrote")
+        self.collision = collision
+
+
 def _prepare(stream: str, events: Sequence[Event]) -> _Prepared:
-    """Encode outside the writer lock; refuse an empty stream id before anything is stored."""
+    """Refuse an empty stream id or a class outside the union before anything is stored."""
     if not stream:
         raise ValueError("an event stream id must not be empty")
-    return [(tag_of(event), encode(event), event) for event in events]
+    return [(tag_of(event), event) for event in events]
 
 
 def _stream_versions(db: sqlite3.Connection, streams: set[str]) -> dict[str, int]:
@@ -107,56 +115,87 @@ class EventLog:
         self._write([(stream, _prepare(stream, events)) for stream, events in items], None)
 
     def _write(self, items: list[tuple[str, _Prepared]], expected_version: int | None) -> dict[str, int]:
-        """One durable transaction for all items; returns each stream's new version."""
+        """One durable transaction for all items; returns each stream's new version.
+
+        Optimistic about the log's end: the writer remembers where it left the
+        log and each stream's version, and does not read them again. If another
+        process appended meanwhile, the insert collides (on the position it
+        took, or on a stream version) and rolls back; the writer then forgets
+        what it knew and tries once more with the stored state.
+        """
         with self._lock:
-            db = self._writer
-            with transaction(db):
-                versions = self._current_versions(db, {stream for stream, _ in items})
-                if expected_version is not None:
-                    stream = items[0][0]
-                    if versions[stream] != expected_version:
-                        raise StaleVersionError(stream, expected_version, versions[stream])
-                batches = []
-                for stream, prepared in items:
-                    batches.append((stream, versions[stream], prepared))
-                    versions[stream] += len(prepared)
-                written = self._store(db, batches)
-            self._versions.update(versions)
-            self._known_position += written
+            try:
+                return self._write_once(items, expected_version)
+            except _LogMoved:
+                self._forget()
+            try:
+                return self._write_once(items, expected_version)
+            except _LogMoved as again:  # with fresh state a collision is a real integrity error
+                raise (again.collision or again) from None
+
+    def _forget(self) -> None:
+        self._versions.clear()
+        self._known_position = -1
+
+    def _write_once(self, items: list[tuple[str, _Prepared]], expected_version: int | None) -> dict[str, int]:
+        db = self._writer
+        with transaction(db):
+            versions = self._current_versions(db, {stream for stream, _ in items})
+            if expected_version is not None:
+                self._check_expected(db, items[0][0], versions[items[0][0]], expected_version)
+            batches = []
+            for stream, prepared in items:
+                batches.append((stream, versions[stream], prepared))
+                versions[stream] += len(prepared)
+            last = self._store(db, self._known_position, batches)
+        self._known_position = last
+        self._versions.update(versions)
         return versions
 
-    def _current_versions(self, db: sqlite3.Connection, streams: set[str]) -> dict[str, int]:
-        """Stream versions inside the write transaction, from memory when no other writer appended since.
+    @staticmethod
+    def _check_expected(db: sqlite3.Connection, stream: str, remembered: int, expected: int) -> None:
+        """Refuse a stale expectation, asking the file first: the remembered version may be the stale one."""
+        if remembered == expected:
+            return  # if another writer moved the stream, the insert collides and the write is retried
+        actual = _stream_versions(db, {stream})[stream]
+        if actual == expected:
+            raise _LogMoved
+        raise StaleVersionError(stream, expected, actual)
 
-        The cache is only trusted while the log's last position is the one this
-        writer left: any other process's append moves it, and the cache is dropped.
-        """
-        last: int = db.execute(_LAST_POSITION).fetchone()[0]
-        if last != self._known_position:
-            self._versions.clear()
-            self._known_position = last
+    def _current_versions(self, db: sqlite3.Connection, streams: set[str]) -> dict[str, int]:
+        """Stream versions inside the write transaction: from memory, reading only what this writer never saw."""
+        if self._known_position < 0:
+            self._known_position = db.execute(_LAST_POSITION).fetchone()[0]
         missing = streams - self._versions.keys()
         if missing:
             self._versions.update(_stream_versions(db, missing))
         return {stream: self._versions[stream] for stream in streams}
 
     @staticmethod
-    def _store(db: sqlite3.Connection, batches: list[tuple[str, int, _Prepared]]) -> int:
-        """Insert rows, move the checkpoint and apply the projections (caller's transaction); returns the count."""
+    def _store(db: sqlite3.Connection, last: int, batches: list[tuple[str, int, _Prepared]]) -> int:
+        """Insert records after position `last`, move the checkpoint and apply the projections
+        (caller's transaction, which holds the write lock, so the positions are free); returns the new last."""
         recorded_at = recorded_now()
-        rows = [
-            (stream, base + offset, tag, payload, recorded_at)
+        parts = [
+            (stream, base + offset, tag, event)
             for stream, base, prepared in batches
-            for offset, (tag, payload, _) in enumerate(prepared, start=1)
+            for offset, (tag, event) in enumerate(prepared, start=1)
         ]
-        if not rows:
-            return 0
-        db.executemany(_INSERT, rows)
+        if not parts:
+            return last
+        rows = [
+            (position, encode_record(position, stream, version, tag, recorded_at, event))
+            for position, (stream, version, tag, event) in enumerate(parts, start=last + 1)
+        ]
+        try:
+            db.executemany(_INSERT, rows)
+        except sqlite3.IntegrityError as exc:
+            raise _LogMoved(exc) from exc
         db.execute(_CHECKPOINT)
         for stream, _, prepared in batches:
-            for tag, _, event in prepared:
+            for tag, event in prepared:
                 apply(db, stream, tag, event, recorded_at)
-        return len(rows)
+        return last + len(rows)
 
     # -- reading ----------------------------------------------------------------------------------
 

@@ -8,27 +8,26 @@ a timeline, not the host's hot path.
 
 from __future__ import annotations
 
-import json
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from functools import partial
 from itertools import chain, islice
+from operator import itemgetter
 from typing import Any
 
 import msgspec
 
-from events.codec import RecordedEvent, decode_known, decode_rows
+from events.codec import RecordedEvent, decode_carefully, decode_records
 
-_COLUMNS = "position, stream, version, type, payload, recorded_at"
-_FAST_COLUMNS = "position, stream, version, payload, recorded_at"
 CHUNK = 500
 """Rows per fetch on the read path: small enough to stay in CPU caches, large enough to amortize."""
 _PREFIX_END = "\U0010ffff"
+_record_of = itemgetter(0)
 
 
 def _payload_field(name: str) -> str:
-    """A payload field, NULL for a payload that is not JSON (so a bad row cannot break the filter)."""
-    return f"json_extract(iif(json_valid(payload), payload, '{{}}'), '$.{name}')"
+    """A field of the stored payload (the record's last part)."""
+    return f"json_extract(record, '$[5].{name}')"
 
 
 class EventFilter(msgspec.Struct, frozen=True, kw_only=True):
@@ -43,8 +42,10 @@ class EventFilter(msgspec.Struct, frozen=True, kw_only=True):
     group: str | None = None
 
 
-def select_events(conn: sqlite3.Connection, match: EventFilter) -> sqlite3.Cursor:
-    """A cursor over matching rows (without the type column: see `read_events`), in log order."""
+def select_events(
+    conn: sqlite3.Connection, match: EventFilter, columns: str = "record", limit: int = -1
+) -> sqlite3.Cursor:
+    """A cursor over matching rows in log order: just the records, unless other columns are asked for."""
     clauses = ["position > ?"]
     params: list[Any] = [match.after]
     if match.stream is not None:
@@ -71,29 +72,42 @@ def select_events(conn: sqlite3.Connection, match: EventFilter) -> sqlite3.Curso
             " IN (SELECT id FROM sessions WHERE agent_group_id = ?))"
         )
         params += [f"group:{group}", group, group, group, group]
-    sql = f"SELECT {_FAST_COLUMNS} FROM events WHERE {' AND '.join(clauses)} ORDER BY position"
+    params.append(limit)
+    sql = f"SELECT {columns} FROM events WHERE {' AND '.join(clauses)} ORDER BY position LIMIT ?"
     return conn.execute(sql, params)
 
 
-def select_after(conn: sqlite3.Connection, after: int, limit: int) -> list[Any]:
-    """At most `limit` rows after a position: the chunks catch-up and replay apply."""
+def select_after(conn: sqlite3.Connection, after: int, limit: int) -> list[tuple[int, str]]:
+    """At most `limit` (position, record) rows after a position: the chunks catch-up and replay apply."""
     return conn.execute(
-        f"SELECT {_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?", (after, limit)
+        "SELECT position, record FROM events WHERE position > ? ORDER BY position LIMIT ?", (after, limit)
     ).fetchall()
 
 
-def _decode_chunk(conn: sqlite3.Connection, rows: list[Any]) -> Iterator[RecordedEvent]:
-    """One fetched chunk as events; a chunk the fast path refuses is re-read with types and decoded row by row."""
-    decoded = decode_known(rows)
-    if decoded is not None:
+class _ChunkDecoder:
+    """Decodes the record-only chunks of one read, remembering where the last one ended.
+
+    The fast path needs nothing but the records. A chunk it refuses is read
+    again with positions (the same filter, after the previous chunk's end,
+    limited to the chunk's length: the log is append-only, so these are the
+    same rows) and decoded carefully, so an error can name its position.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, match: EventFilter) -> None:
+        self._conn = conn
+        self._match = match
+        self._after = match.after
+
+    def __call__(self, rows: list[tuple[str]]) -> Iterable[RecordedEvent]:
+        decoded = decode_records(map(_record_of, rows))
+        if decoded is None:
+            again = msgspec.structs.replace(self._match, after=self._after)
+            located = select_events(self._conn, again, "position, record", len(rows)).fetchall()
+            self._after = located[-1][0]
+            return decode_carefully(located)  # lazily: the events before a bad one are still read
+        if decoded:
+            self._after = decoded[-1].position
         return decoded
-    positions = json.dumps([row[0] for row in rows])
-    return decode_rows(
-        conn.execute(
-            f"SELECT {_COLUMNS} FROM events WHERE position IN (SELECT value FROM json_each(?)) ORDER BY position",
-            (positions,),
-        )
-    )
 
 
 def read_events(conn: sqlite3.Connection, match: EventFilter, limit: int | None = None) -> Iterator[RecordedEvent]:
@@ -107,5 +121,5 @@ def read_events(conn: sqlite3.Connection, match: EventFilter, limit: int | None 
         return iter(())
     cursor = select_events(conn, match)
     chunks = iter(partial(cursor.fetchmany, CHUNK), [])
-    events = chain.from_iterable(map(partial(_decode_chunk, conn), chunks))
+    events = chain.from_iterable(map(_ChunkDecoder(conn, match), chunks))
     return events if limit is None else islice(events, limit)

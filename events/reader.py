@@ -12,12 +12,20 @@ from types import TracebackType
 
 from events.codec import RecordedEvent
 from events.query import EventFilter, read_events
-from events.schema import connect
+from events.schema import connect, unmigrated
+
+
+class OutdatedLogError(Exception):
+    """The file was written by an older version and has not been migrated yet (a reader never migrates)."""
 
 
 class EventReader:
     def __init__(self, path: Path | str) -> None:
         self._conn = connect(path, read_only=True)
+        outdated = unmigrated(self._conn)
+        if outdated is not None:
+            self._conn.close()
+            raise OutdatedLogError(f"{path}: {outdated}")
 
     def read(self, match: EventFilter, limit: int | None = None) -> Iterator[RecordedEvent]:
         """The same reads as `EventLog.read`, with the filters in one value."""

@@ -11,10 +11,10 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from events.codec import EventDecodeError, decode_rows
+from events.codec import EventDecodeError, decode_chunk
 from events.projections import PROJECTION_TABLES, ProjectionError, apply, clear
 from events.query import select_after
-from events.schema import LATEST_VERSION, applied_versions, connect, migrate, transaction
+from events.schema import connect, migrate, transaction, unmigrated
 
 CHUNK = 10_000
 MAX_DIFFERENCES_PER_TABLE = 20
@@ -27,7 +27,7 @@ def _checkpoint(db: sqlite3.Connection) -> int:
 def _apply_rows(target: sqlite3.Connection, source: sqlite3.Connection, after: int) -> int:
     """Apply every event of `source` after a position to `target`'s tables; returns the last position seen."""
     while rows := select_after(source, after, CHUNK):
-        for recorded in decode_rows(rows):
+        for recorded in decode_chunk(rows):
             apply(target, recorded.stream, recorded.type, recorded.event, recorded.recorded_at)
         after = rows[-1][0]
     return after
@@ -102,13 +102,9 @@ def verify(path: Path | str) -> list[str]:
     """
     live = connect(path, read_only=True)
     try:
-        versions = applied_versions(live)
-        if LATEST_VERSION not in versions:
-            have = max(versions, default=0)
-            return [
-                f"schema: the file is at migration {have} but this version expects {LATEST_VERSION};"
-                " starting the host migrates it"
-            ]
+        outdated = unmigrated(live)
+        if outdated is not None:
+            return [f"schema: {outdated}"]
         derived = sqlite3.connect(":memory:", isolation_level=None)
         try:
             migrate(derived)

@@ -7,6 +7,8 @@ version of an event's shape, bumped when fields are added.
 
 from __future__ import annotations
 
+from typing import TypeAlias, get_args
+
 import msgspec
 
 from events.model import GroupConfig, SessionMode, TriggerRules
@@ -332,47 +334,50 @@ class UsageRecorded(Event, tag="usage.recorded", frozen=True):
     model: str = ""
 
 
-ALL_EVENT_TYPES: tuple[type[Event], ...] = (
-    GroupCreated,
-    GroupInitialized,
-    GroupConfigChanged,
-    GroupDeleted,
-    AgentCreated,
-    MessagingGroupCreated,
-    WiringCreated,
-    WiringRemoved,
-    DestinationGranted,
-    DestinationRevoked,
-    SessionCreated,
-    SessionClosed,
-    SessionActorCrashed,
-    MessageRouted,
-    MessageDropped,
-    WakeRequested,
-    ContainerStarting,
-    ContainerSpawned,
-    ContainerIdle,
-    ContainerBusy,
-    ContainerStopping,
-    ContainerStopped,
-    ContainerAdopted,
-    MessageDelivered,
-    DeliveryFailed,
-    MessageHeld,
-    QuestionAsked,
-    QuestionAnswered,
-    ApprovalRequested,
-    ApprovalCardSent,
-    ApprovalResolved,
-    ApprovalAnswerRefused,
-    SystemActionRefused,
-    MessageRetried,
-    TaskScheduled,
-    TaskCancelled,
-    TaskPaused,
-    TaskResumed,
-    UsageRecorded,
+AnyEvent: TypeAlias = (
+    GroupCreated
+    | GroupInitialized
+    | GroupConfigChanged
+    | GroupDeleted
+    | AgentCreated
+    | MessagingGroupCreated
+    | WiringCreated
+    | WiringRemoved
+    | DestinationGranted
+    | DestinationRevoked
+    | SessionCreated
+    | SessionClosed
+    | SessionActorCrashed
+    | MessageRouted
+    | MessageDropped
+    | WakeRequested
+    | ContainerStarting
+    | ContainerSpawned
+    | ContainerIdle
+    | ContainerBusy
+    | ContainerStopping
+    | ContainerStopped
+    | ContainerAdopted
+    | MessageDelivered
+    | DeliveryFailed
+    | MessageHeld
+    | QuestionAsked
+    | QuestionAnswered
+    | ApprovalRequested
+    | ApprovalCardSent
+    | ApprovalResolved
+    | ApprovalAnswerRefused
+    | SystemActionRefused
+    | MessageRetried
+    | TaskScheduled
+    | TaskCancelled
+    | TaskPaused
+    | TaskResumed
+    | UsageRecorded
 )
+"""Any event this version knows: what a stored record decodes into."""
+
+ALL_EVENT_TYPES: tuple[type[Event], ...] = get_args(AnyEvent)
 
 
 def type_name(event_type: type[Event]) -> str:

@@ -21,7 +21,7 @@ from rich.text import Text
 from events.clock import PLAIN_LENGTH
 from events.codec import TAGS, EventDecodeError, RecordedEvent
 from events.query import EventFilter
-from events.reader import EventReader
+from events.reader import EventReader, OutdatedLogError
 from events.replay import verify
 from tools.cli_common import UserError, err, out, settings_or_exit
 
@@ -141,12 +141,14 @@ def events_command(
             matching = reader.read(EventFilter(session=session, group=group, since=since_text, types=types), limit)
             if as_json:
                 for recorded in matching:
-                    sys.stdout.write(encoder.encode(recorded).decode() + "\n")
+                    sys.stdout.write(encoder.encode(msgspec.structs.asdict(recorded)).decode() + "\n")
                 sys.stdout.flush()
             else:
                 _print_table(list(matching))
     except EventDecodeError as exc:
         raise UserError(str(exc), "`hermitcrab audit verify` checks the whole log") from None
+    except OutdatedLogError as exc:
+        raise UserError(str(exc), "run `hermitcrab up` once with this version") from None
     except sqlite3.DatabaseError as exc:
         raise UserError(f"cannot read the event log at {path}: {exc}") from None
 

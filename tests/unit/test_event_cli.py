@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from config.settings import Settings
 from events import types as ev
 from events.log import EventLog
+from tests.unit.raw_events import database_of_version_3
 from tools.cli import app
 from tools.cli_common import UserError
 from tools.cli_events import expand_types, parse_since
@@ -134,6 +135,20 @@ def test_events_without_a_log_is_a_user_error_and_creates_nothing(runner: CliRun
         assert isinstance(result.exception, UserError)
         assert "no event log at" in str(result.exception)
     assert not settings.central_db.exists()
+
+
+def test_events_on_an_unmigrated_log_says_how_to_migrate_it(runner: CliRunner, settings: Settings) -> None:
+    settings.central_db.parent.mkdir(parents=True, exist_ok=True)
+    database_of_version_3(settings.central_db)
+    result = runner.invoke(app, ["events"])
+    assert isinstance(result.exception, UserError)
+    assert "at migration 3 but this version expects" in str(result.exception)
+    assert "hermitcrab up" in result.exception.hint
+    EventLog.open(settings.central_db).close()
+    result = runner.invoke(app, ["events", "--json"])
+    assert result.exit_code == 0, result.output
+    shown = [line["type"] for line in _json_lines(result.stdout)]
+    assert shown == ["group.created", "session.created", "container.idle"]
 
 
 def test_parse_since_forms() -> None:

@@ -13,7 +13,9 @@ import pytest
 from events import types as ev
 from events.clock import PLAIN_LENGTH
 from events.log import EventLog, ProjectionError, StaleVersionError
+from events.query import CHUNK
 from events.schema import MIGRATIONS
+from tests.unit.raw_events import insert_raw_event
 
 
 @pytest.fixture
@@ -66,7 +68,11 @@ def test_an_empty_stream_id_is_refused(log: EventLog) -> None:
 
 @pytest.mark.parametrize(
     "statement",
-    ["UPDATE events SET payload = '{}'", "DELETE FROM events", "UPDATE events SET stream = 'x' WHERE position = 1"],
+    [
+        "UPDATE events SET record = record",
+        "DELETE FROM events",
+        "UPDATE events SET record = json_set(record, '$[1]', 'x') WHERE position = 1",
+    ],
 )
 def test_the_database_refuses_to_change_or_delete_events(log: EventLog, statement: str) -> None:
     log.append("group:a", _deleted(2))
@@ -81,10 +87,38 @@ def test_the_database_refuses_a_duplicate_stream_version(log: EventLog) -> None:
     log.append("group:a", _deleted(1))
     conn = sqlite3.connect(log.path)
     with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
-        conn.execute(
-            "INSERT INTO events (stream, version, type, payload, recorded_at) VALUES ('group:a', 1, 't', '{}', 'x')"
-        )
+        insert_raw_event(conn, "group:a", 1, "t", "{}")
     conn.close()
+
+
+@pytest.mark.parametrize(
+    ("record", "refusal"),
+    [
+        ("not json", "malformed JSON"),
+        ('[2,"group:a",null,"group.deleted","2026-01-01 00:00:00",{}]', "NOT NULL constraint failed: events.version"),
+        ('[2,null,2,"group.deleted","2026-01-01 00:00:00",{}]', "NOT NULL constraint failed: events.stream"),
+        ('[9,"group:a",2,"group.deleted","2026-01-01 00:00:00",{}]', "CHECK constraint failed"),
+    ],
+    ids=["not json", "no version", "no stream", "another position"],
+)
+def test_the_database_refuses_a_malformed_record(log: EventLog, record: str, refusal: str) -> None:
+    log.append("group:a", _deleted(1))
+    conn = sqlite3.connect(log.path)
+    with pytest.raises((sqlite3.IntegrityError, sqlite3.OperationalError), match=refusal):
+        conn.execute("INSERT INTO events (position, record) VALUES (2, ?)", (record,))
+    conn.close()
+    assert [r.position for r in log.read()] == [1]
+
+
+def test_the_columns_of_a_stored_event_are_readable_in_sql(log: EventLog) -> None:
+    """Ad-hoc SQL (and the filters) see position, stream, version, type, payload and recorded_at as columns."""
+    log.append("group:a", [ev.GroupDeleted(group_id="a")])
+    conn = sqlite3.connect(log.path)
+    row = conn.execute("SELECT position, stream, version, type, json_extract(payload, '$.group_id') FROM events")
+    assert row.fetchall() == [(1, "group:a", 1, "group.deleted", "a")]
+    (recorded_at,) = conn.execute("SELECT recorded_at FROM events").fetchone()
+    conn.close()
+    assert recorded_at == next(log.read()).recorded_at
 
 
 def test_the_central_db_is_wal_with_full_sync(log: EventLog) -> None:
@@ -206,9 +240,34 @@ def test_two_processes_worth_of_writers_on_one_file_keep_versions_right(tmp_path
             second.append("group:a", _deleted(1), expected_version=2)
         first.append_batch([("group:a", _deleted(1))])
         assert second.append("group:a", _deleted(1), expected_version=4) == 5
+        with pytest.raises(StaleVersionError) as raised:  # first remembers version 4: the file says 5
+            first.append("group:a", _deleted(1), expected_version=4)
+        assert raised.value.actual == 5
+        assert second.append("group:b", _deleted(1)) == 1
+        assert first.append("group:c", _deleted(1)) == 1  # its position was taken by second: retried
+        stored = [(r.position, r.stream, r.version) for r in first.read()]
+        assert stored == [
+            (p, s, v)
+            for p, (s, v) in enumerate(
+                [("group:a", v) for v in range(1, 6)] + [("group:b", 1), ("group:c", 1)], start=1
+            )
+        ]
     finally:
         first.close()
         second.close()
+
+
+def test_an_insert_that_collides_again_with_fresh_state_raises_the_real_error(
+    log: EventLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One retry covers another writer's append; a record the database refuses twice is a real error."""
+    log.append("group:a", _deleted(1))
+    monkeypatch.setattr("events.log.encode_record", lambda *parts: '[99,"group:a",2,"group.deleted","t",{}]')
+    with pytest.raises(sqlite3.IntegrityError, match="CHECK constraint failed"):
+        log.append("group:a", _deleted(1))
+    monkeypatch.undo()
+    assert log.append("group:a", _deleted(1)) == 2
+    assert [r.position for r in log.read()] == [1, 2]
 
 
 def test_reopening_keeps_everything(tmp_path: Path) -> None:
@@ -240,9 +299,8 @@ def test_open_catches_up_from_the_checkpoint_only(tmp_path: Path) -> None:
         log.append("session:s", [ev.SessionCreated(session_id="s", agent_group_id="g")])
     conn = sqlite3.connect(path)
     with conn:
-        conn.execute(
-            "INSERT INTO events (stream, version, type, payload, recorded_at) VALUES ('session:s', 2, 'container.idle',"
-            ' \'{"type":"container.idle","session_id":"s","container_id":"c"}\', \'2026-01-01 00:00:00.5\')'
+        insert_raw_event(
+            conn, "session:s", 2, "container.idle", '{"type":"container.idle","session_id":"s","container_id":"c"}'
         )
         # A projection row the catch-up must leave alone: only events after the checkpoint are applied.
         conn.execute("UPDATE agent_groups SET name = 'kept' WHERE id = 'g'")
@@ -305,6 +363,24 @@ def test_read_filters(log: EventLog) -> None:
     assert positions(group="g") == [1, 2, 3, 5]
     assert positions(since="2000-01-01 00:00:00") == [1, 2, 3, 4, 5, 6]
     assert positions(since="2999-01-01 00:00:00") == []
+
+
+def test_a_filtered_read_past_an_unknown_record_returns_every_other_match_once(log: EventLog) -> None:
+    """The careful path reads its chunk again by filter and position: it must find exactly the same rows."""
+    per_round = 1200
+    for round_ in range(2):
+        log.append_batch([(f"session:{'ab'[i % 2]}", [ev.WakeRequested(session_id=str(i))]) for i in range(per_round)])
+        if round_ == 0:
+            conn = sqlite3.connect(log.path)
+            with conn:
+                insert_raw_event(conn, "session:a", log.stream_version("session:a") + 1, "future.thing", "{}")
+            conn.close()
+    expected = [r.position for r in log.read() if r.stream == "session:a"]
+    assert len(expected) == per_round  # half of each round, and nothing of the unknown record
+    assert CHUNK < per_round // 2 < 2 * CHUNK  # the unknown record lies in the second chunk of the filtered read
+    assert [r.position for r in log.read(stream="session:a")] == expected
+    assert [r.position for r in log.read(stream="session:a", after=expected[10])] == expected[11:]
+    assert [r.position for r in log.read()] == [p for p in range(1, 2 * per_round + 2) if p != per_round + 1]
 
 
 def test_read_connections_of_finished_threads_are_released(tmp_path: Path) -> None:

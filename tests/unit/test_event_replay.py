@@ -14,6 +14,7 @@ from events.log import EventLog
 from events.projections import PROJECTION_TABLES
 from events.replay import rebuild, verify
 from tests.unit.event_samples import HistoryWriter
+from tests.unit.raw_events import insert_raw_event
 
 
 def _dump(path: Path) -> dict[str, list[tuple[Any, ...]]]:
@@ -121,10 +122,7 @@ def test_verify_refuses_a_missing_file(tmp_path: Path) -> None:
 def test_verify_reports_a_log_that_cannot_be_replayed(history: Path) -> None:
     conn = sqlite3.connect(history)
     with conn:
-        conn.execute(
-            "INSERT INTO events (stream, version, type, payload, recorded_at)"
-            " VALUES ('x', 1, 'group.deleted', '{\"group_id\": 5}', '2026-01-01 00:00:00.000000')"
-        )
+        insert_raw_event(conn, "x", 1, "group.deleted", '{"group_id": 5}')
     conn.close()
     differences = verify(history)
     assert differences[-1].startswith("log: re-deriving failed: event at log position")
