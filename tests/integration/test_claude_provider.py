@@ -82,15 +82,37 @@ def as_account(account: Account | None) -> dict[str, Any]:
     return {} if account is None else {"user": account.uid, "group": account.gid, "extra_groups": []}
 
 
-def python_path() -> str:
-    return os.pathsep.join([str(REPO / "container"), sysconfig.get_paths()["purelib"]])
+def _link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target)
+    except OSError:  # another filesystem
+        shutil.copy2(source, target)
 
 
-def interpreter(account: Account | None) -> str:
+@pytest.fixture(scope="module")
+def python_path() -> Iterator[str]:
+    """The runner's import path (its package and this venv's packages), readable by the runner's user.
+
+    A clone may sit in a folder only root can enter (`mktemp -d` makes them
+    0700), so both are mirrored, as hard links where the filesystem allows
+    (~0.25 s for the SDK's 8,000 files), into a folder anyone can read.
+    """
+    mirror = Path(tempfile.mkdtemp(prefix="hermitcrab-claude-imports-"))
+    os.chmod(mirror, 0o755)
+    sources = {"runner": REPO / "container" / "agent_runner", "packages": Path(sysconfig.get_paths()["purelib"])}
+    shutil.copytree(sources["runner"], mirror / "runner" / "agent_runner", copy_function=_link_or_copy)
+    shutil.copytree(sources["packages"], mirror / "packages", copy_function=_link_or_copy)
+    for folder, _, _ in os.walk(mirror):
+        os.chmod(folder, 0o755)
+    yield os.pathsep.join([str(mirror / "runner"), str(mirror / "packages")])
+    shutil.rmtree(mirror, ignore_errors=True)
+
+
+def interpreter(account: Account | None, python_path: str) -> str:
     """An interpreter of this Python version that `account` can execute and import the SDK with."""
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
     candidates = [sys.executable, f"/usr/bin/python{version}", f"/usr/local/bin/python{version}"]
-    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": python_path(), "HOME": "/tmp"}
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": python_path, "HOME": "/tmp"}
     for candidate in dict.fromkeys(candidates):
         if not os.path.exists(candidate):
             continue
@@ -117,6 +139,7 @@ def interpreter(account: Account | None) -> str:
 class Workspace:
     root: Path
     account: Account | None
+    python_path: str
 
     @property
     def agent(self) -> Path:
@@ -124,7 +147,7 @@ class Workspace:
 
 
 @pytest.fixture
-def workspace() -> Iterator[Workspace]:
+def workspace(python_path: str) -> Iterator[Workspace]:
     """A session folder the runner's user can write (pytest's tmp_path is private to root)."""
     account = runner_account()
     root = Path(tempfile.mkdtemp(prefix="hermitcrab-claude-e2e-"))
@@ -137,7 +160,7 @@ def workspace() -> Iterator[Workspace]:
     if account is not None:
         for path in [root, *root.iterdir()]:
             os.chown(path, account.uid, account.gid)
-    yield Workspace(root, account)
+    yield Workspace(root, account, python_path)
     shutil.rmtree(root, ignore_errors=True)
 
 
@@ -146,7 +169,7 @@ class Runner:
         env = {
             "PATH": "/usr/bin:/bin",
             "HOME": str(ws.root / "home"),
-            "PYTHONPATH": python_path(),
+            "PYTHONPATH": ws.python_path,
             "AGENT_PROVIDER": "claude",
             "HERMITCRAB_WORKSPACE": str(ws.root),
             "HERMITCRAB_ADMIN_USER_ID": "user-admin",
@@ -159,7 +182,7 @@ class Runner:
         self.log_path = ws.root / log_name
         self._log = self.log_path.open("w")
         self.process = subprocess.Popen(
-            [interpreter(ws.account), "-m", "agent_runner"],
+            [interpreter(ws.account, ws.python_path), "-m", "agent_runner"],
             env=env,
             cwd=ws.root,
             stdout=self._log,
