@@ -133,6 +133,19 @@ def test_a_payload_that_does_not_decode_names_its_position(tmp_path: Path, paylo
     assert raised.value.type == "group.deleted"
 
 
+def test_a_record_of_the_wrong_shape_names_its_position(tmp_path: Path) -> None:
+    path = tmp_path / "hermitcrab.db"
+    with EventLog.open(path) as log:
+        log.append("group:a", [ev.GroupDeleted(group_id="a")])
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("INSERT INTO events (position, record) VALUES (2, ?)", ('[2,"group:b",1,7,"t",{}]',))
+    conn.close()
+    with pytest.raises(EventDecodeError, match="position 2") as raised:
+        EventLog.open(path)
+    assert "not an event record" in str(raised.value)
+
+
 def test_reading_stops_at_a_bad_payload_with_its_position(tmp_path: Path) -> None:
     path = tmp_path / "hermitcrab.db"
     with EventLog.open(path) as log:
