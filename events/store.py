@@ -25,6 +25,7 @@ from events.model import (
     UsageTotals,
     Wiring,
 )
+from events.schema import IN_STEP
 
 _GROUP_COLUMNS = "id, name, folder, is_admin, agent_provider, container_config, created_at, initialized, init_steps,"
 _GROUP_COLUMNS += " parent_group_id"
@@ -176,7 +177,11 @@ class Store:
 
     def checkpoint(self) -> int:
         """The last log position the tables reflect."""
-        row = self._one("SELECT position FROM projection_checkpoint WHERE id = 1", ())
+        row = self._one(
+            "SELECT iif(position = ?, (SELECT COALESCE(MAX(position), 0) FROM events), position)"
+            " FROM projection_checkpoint WHERE id = 1",
+            (IN_STEP,),
+        )
         return int(row[0])
 
     # -- agent groups --------------------------------------------------------------------

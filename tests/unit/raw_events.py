@@ -7,7 +7,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from events.schema import MIGRATIONS, connect
+from events.schema import IN_STEP, MIGRATIONS, connect
 
 OLD_TIME = "2026-01-01 00:00:00.000000"
 
@@ -15,12 +15,17 @@ OLD_TIME = "2026-01-01 00:00:00.000000"
 def insert_raw_event(
     conn: sqlite3.Connection, stream: str, version: int, type_: str, payload: str, recorded_at: str = OLD_TIME
 ) -> int:
-    """Store one record after the log's end, its payload given as JSON text; returns its position."""
+    """Store one record after the log's end, its payload given as JSON text; returns its position.
+
+    Nothing applied it, so the checkpoint (if the tables were in step) is set
+    just before it, as a migration would: the next `EventLog.open` applies it.
+    """
     position: int = conn.execute("SELECT COALESCE(MAX(position), 0) + 1 FROM events").fetchone()[0]
     conn.execute(
         "INSERT INTO events (position, record) VALUES (?, json_array(?, ?, ?, ?, ?, json(?)))",
         (position, position, stream, version, type_, recorded_at, payload),
     )
+    conn.execute("UPDATE projection_checkpoint SET position = ? WHERE position = ?", (position - 1, IN_STEP))
     return position
 
 

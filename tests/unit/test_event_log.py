@@ -14,7 +14,7 @@ from events import types as ev
 from events.clock import PLAIN_LENGTH
 from events.log import EventLog, ProjectionError, StaleVersionError
 from events.query import CHUNK
-from events.schema import MIGRATIONS
+from events.schema import IN_STEP, MIGRATIONS
 from tests.unit.raw_events import insert_raw_event
 
 
@@ -313,6 +313,15 @@ def test_open_catches_up_from_the_checkpoint_only(tmp_path: Path) -> None:
         group = log.store.agent_group("g")
         assert group is not None
         assert group.name == "kept"
+
+
+def test_appends_keep_the_tables_in_step_without_writing_the_checkpoint(log: EventLog) -> None:
+    log.append("group:a", _deleted(3))
+    conn = sqlite3.connect(log.path)
+    (stored,) = conn.execute("SELECT position FROM projection_checkpoint").fetchone()
+    conn.close()
+    assert stored == IN_STEP
+    assert log.store.checkpoint() == log.last_position() == 3
 
 
 def test_open_does_not_scan_the_events_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
