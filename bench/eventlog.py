@@ -44,7 +44,7 @@ SINGLE_ROUNDS = 5
 ROUNDS = 3
 
 
-def _setup_events() -> list[tuple[str, list[ev.Event]]]:
+def setup_events() -> list[tuple[str, list[ev.Event]]]:
     """Groups, a chat per group, and SESSIONS sessions spread over them."""
     items: list[tuple[str, list[ev.Event]]] = []
     for g in range(GROUPS):
@@ -177,7 +177,7 @@ def _db_bytes(path: Path) -> int:
 def measure(workdir: Path) -> dict[str, float | int | str]:
     path = workdir / "bench.db"
     log = EventLog.open(path)
-    log.append_batch(_setup_events())
+    log.append_batch(setup_events())
     floor_db = connect(workdir / "floor.db")
     single, floor = _rates_of_interleaved_rounds([_single_appends(log), _bare_commits(floor_db)])
     floor_db.close()
