@@ -43,7 +43,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     groups_dir: Path
     mount_allowlist: Path
     image: str
-    base_image: str
+    base_image: str | None  # None: the agent image builds on a base made from this machine's Debian sources
     idle_timeout_s: float
     tick_interval_s: float
     sweep_interval_s: float
@@ -242,7 +242,7 @@ def load_settings(
             "a file path",
         ),
         image=read.get("CONTAINER_IMAGE", _text, "hermitcrab-agent:latest", "an image name like name:tag"),
-        base_image=read.get("HERMITCRAB_BASE_IMAGE", _text, "python:3.11-slim", "an image name"),
+        base_image=read.get("HERMITCRAB_BASE_IMAGE", _text, None, "an image name"),
         idle_timeout_s=read.get("IDLE_TIMEOUT", _duration, 1800.0, "a positive duration like 1800, 90s, 30m or 1h"),
         tick_interval_s=read.get("HERMITCRAB_TICK_INTERVAL", _duration, 5.0, "a positive duration like 5s or 500ms"),
         sweep_interval_s=read.get("HERMITCRAB_SWEEP_INTERVAL", _duration, 60.0, "a positive duration like 60s"),

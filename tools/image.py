@@ -35,6 +35,7 @@ from tools.cli_common import UserError
 CONTEXT_HASH_LABEL = "hermitcrab.context-hash"
 PYTHON_VERSION = "3.11"
 LOCAL_BASE_REPOSITORY = "hermitcrab-base"
+OS_RELEASE = Path("/etc/os-release")
 BASE_PACKAGES = ("python3", "python3-venv", "ca-certificates")
 PULL_TIMEOUT_S = 20.0
 BUILD_HTTP_TIMEOUT_S = 1800
@@ -239,36 +240,64 @@ def _download_wheels(
 # --- base image -------------------------------------------------------------------------------
 
 
+def local_base_name() -> str | None:
+    """`hermitcrab-base:<suite>` for this machine's release, or None when its os-release names no suite."""
+    try:
+        suite = read_os_release(OS_RELEASE).get("VERSION_CODENAME", "")
+    except OSError:
+        return None
+    return f"{LOCAL_BASE_REPOSITORY}:{suite}" if suite else None
+
+
+def base_image_name(settings: Settings) -> str | None:
+    """The base a build uses: the configured image, else the one made from this machine's Debian sources."""
+    return settings.base_image or local_base_name()
+
+
 def resolve_base(client: docker.DockerClient, settings: Settings, reporter: BuildReporter) -> BaseImage:
-    """The configured base if present or pullable, else a base made from this machine's Debian sources."""
-    wanted = settings.base_image
-    found = _inspect(client, wanted)
+    """The base image, present locally when this returns.
+
+    By default it is made once from this machine's own Debian sources (the
+    package mirror the machine already uses), so a build contacts no container
+    registry. An image named in HERMITCRAB_BASE_IMAGE is the user's choice: it
+    is pulled when it is not here yet.
+    """
+    if settings.base_image:
+        return _configured_base(client, settings.base_image, reporter)
+    return _local_base(client, settings, reporter)
+
+
+def _configured_base(client: docker.DockerClient, name: str, reporter: BuildReporter) -> BaseImage:
+    found = _inspect(client, name)
     if found is None:
-        reporter.phase(f"pulling {wanted}")
-        problem = try_pull(wanted, PULL_TIMEOUT_S)
-        if problem is None:
-            found = _inspect(client, wanted)
-        else:
-            reporter.line(f"cannot pull {wanted}: {problem}")
-    if found is not None:
-        return BaseImage(wanted, found["Id"])
-    release = read_os_release(Path("/etc/os-release"))
+        reporter.phase(f"pulling {name}")
+        problem = try_pull(name, PULL_TIMEOUT_S)
+        found = _inspect(client, name) if problem is None else None
+        if found is None:
+            raise ImageBuildError(
+                f"the base image {name} (HERMITCRAB_BASE_IMAGE) is not here and cannot be pulled: {problem}",
+                "load it with `docker load`, or unset HERMITCRAB_BASE_IMAGE to make the base from this "
+                "machine's Debian sources",
+            )
+    return BaseImage(name, found["Id"])
+
+
+def _local_base(client: docker.DockerClient, settings: Settings, reporter: BuildReporter) -> BaseImage:
+    release = read_os_release(OS_RELEASE)
     suite = release.get("VERSION_CODENAME", "")
     if not suite:
         raise ImageBuildError(
-            f"the base image {wanted} is not available and cannot be pulled, and this host has no Debian suite "
-            "to build one from (no VERSION_CODENAME in /etc/os-release)",
-            f"load {wanted} with `docker load`, or set HERMITCRAB_BASE_IMAGE to a local image with Python "
-            f"{PYTHON_VERSION}",
+            f"this host names no Debian suite (no VERSION_CODENAME in {OS_RELEASE}) to make a base image from",
+            f"set HERMITCRAB_BASE_IMAGE to an image with Python {PYTHON_VERSION} (`docker load` one if needed)",
         )
-    local = f"{LOCAL_BASE_REPOSITORY}:{suite}"
-    found = _inspect(client, local)
+    name = f"{LOCAL_BASE_REPOSITORY}:{suite}"
+    found = _inspect(client, name)
     if found is None:
-        create_debian_base(client, settings, release.get("ID", "debian"), suite, local, reporter)
-        found = _inspect(client, local)
+        create_debian_base(client, settings, release.get("ID", "debian"), suite, name, reporter)
+        found = _inspect(client, name)
         if found is None:
-            raise ImageBuildError(f"docker import did not produce {local}", "run `docker images` to see what exists")
-    return BaseImage(local, found["Id"])
+            raise ImageBuildError(f"docker import did not produce {name}", "run `docker images` to see what exists")
+    return BaseImage(name, found["Id"])
 
 
 def try_pull(image: str, timeout_s: float) -> str | None:
@@ -340,7 +369,7 @@ def create_debian_base(
     if sources is None:
         raise ImageBuildError(
             f"no apt sources for {distribution} found under /etc/apt, so no local base image can be made",
-            f"load {settings.base_image} with `docker load`, or set HERMITCRAB_BASE_IMAGE to a local image",
+            f"set HERMITCRAB_BASE_IMAGE to an image with Python {PYTHON_VERSION} (`docker load` one if needed)",
         )
     _ensure_mmdebstrap(reporter)
     work = settings.data_dir / "cache"

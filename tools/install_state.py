@@ -11,7 +11,6 @@ and `doctor` stay fast and never touch a registry.
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import docker
@@ -21,14 +20,12 @@ import msgspec
 from config.settings import Settings
 from tools.image import (
     CONTEXT_HASH_LABEL,
-    LOCAL_BASE_REPOSITORY,
     PYTHON_VERSION,
+    base_image_name,
     context_hash,
     context_sources,
-    read_os_release,
 )
 
-OS_RELEASE = Path("/etc/os-release")
 ENGINE_TIMEOUT_S = 10
 
 
@@ -72,16 +69,10 @@ def _inspect(client: docker.DockerClient, name: str) -> dict[str, Any] | None:
 
 
 def _base_id(client: docker.DockerClient, settings: Settings) -> str | None:
-    """The id of the base a build would use now: the configured one if present, else the local Debian one."""
-    configured = _inspect(client, settings.base_image)
-    if configured is not None:
-        return str(configured["Id"])
-    try:
-        suite = read_os_release(OS_RELEASE).get("VERSION_CODENAME", "")
-    except OSError:
-        suite = ""
-    local = _inspect(client, f"{LOCAL_BASE_REPOSITORY}:{suite}") if suite else None
-    return str(local["Id"]) if local is not None else None
+    """The id of the base a build would use now (None when it is not here)."""
+    name = base_image_name(settings)
+    found = _inspect(client, name) if name else None
+    return str(found["Id"]) if found is not None else None
 
 
 def image_state(client: docker.DockerClient, settings: Settings) -> ImageState:

@@ -15,7 +15,7 @@ from events import types as ev
 from events.log import EventLog
 from tools.cli import app
 from tools.cli_doctor import Check, check_python, run_checks
-from tools.image import CONTEXT_HASH_LABEL, PYTHON_VERSION, context_hash, context_sources
+from tools.image import CONTEXT_HASH_LABEL, PYTHON_VERSION, base_image_name, context_hash, context_sources
 
 NO_ENGINE = "unix:///nonexistent/docker.sock"
 
@@ -101,7 +101,7 @@ def test_a_missing_image_is_reported(settings: Settings) -> None:
 
 def test_an_image_built_from_this_source_passes(settings: Settings) -> None:
     images = {
-        settings.base_image: {"Id": "sha256:base"},
+        str(base_image_name(settings)): {"Id": "sha256:base"},
         settings.image: {
             "Id": "sha256:agent",
             "Config": {"Labels": {CONTEXT_HASH_LABEL: source_hash(settings, "sha256:base")}},
@@ -114,7 +114,7 @@ def test_an_image_built_from_this_source_passes(settings: Settings) -> None:
 
 def test_a_stale_image_must_be_rebuilt(settings: Settings) -> None:
     images = {
-        settings.base_image: {"Id": "sha256:base"},
+        str(base_image_name(settings)): {"Id": "sha256:base"},
         settings.image: {"Id": "sha256:agent", "Config": {"Labels": {CONTEXT_HASH_LABEL: "an-older-build"}}},
     }
     checks = checks_with(settings, images)
