@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Literal, get_args
 
 import sqlite_utils
 
@@ -293,18 +294,23 @@ def connect(path: Path | str, *, read_only: bool = False) -> sqlite3.Connection:
     return conn
 
 
+TransactionMode = Literal["DEFERRED", "IMMEDIATE", "EXCLUSIVE"]
+_BEGIN: dict[TransactionMode, str] = {mode: f"BEGIN {mode}" for mode in get_args(TransactionMode)}
+"""One string object per statement: the connection's statement cache then finds it by a stored hash."""
+
+
 class _Transaction:
     """The context manager behind `transaction`: a class, because a generator-based one measured a
     noticeable share of a single durable append (~1.3 µs of setup against ~0.5 µs for this)."""
 
-    __slots__ = ("_conn", "_mode")
+    __slots__ = ("_begin", "_conn")
 
-    def __init__(self, conn: sqlite3.Connection, mode: str) -> None:
+    def __init__(self, conn: sqlite3.Connection, mode: TransactionMode) -> None:
         self._conn = conn
-        self._mode = mode
+        self._begin = _BEGIN[mode]
 
     def __enter__(self) -> None:
-        self._conn.execute(f"BEGIN {self._mode}")
+        self._conn.execute(self._begin)
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -323,7 +329,7 @@ class _Transaction:
             self._conn.execute("ROLLBACK")
 
 
-def transaction(conn: sqlite3.Connection, mode: str = "IMMEDIATE") -> _Transaction:
+def transaction(conn: sqlite3.Connection, mode: TransactionMode = "IMMEDIATE") -> _Transaction:
     """A transaction committed at the end of the block and rolled back on any error.
 
     IMMEDIATE (the default) takes the write lock up front, so a writer never
