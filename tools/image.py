@@ -1,8 +1,8 @@
 """Build the agent image with no registry and no network inside the build.
 
-Why this shape: the machine may not reach any container registry, so the base image is
-pulled only when that works quickly, and is otherwise made from the machine's own Debian
-sources (mmdebstrap + docker import). Python packages come from a wheelhouse the host
+Why this shape: the machine may not reach any container registry, so by default the base
+image is made from the machine's own Debian sources (mmdebstrap + docker import) and no
+registry is contacted; only a base the user names in HERMITCRAB_BASE_IMAGE is pulled. Python packages come from a wheelhouse the host
 downloads with pip and caches per requirements, and the build context is a tar we
 assemble ourselves, so the build runs with networking disabled. The image carries a hash
 of everything that went into it, which makes "build only if changed" a label comparison.
