@@ -2,10 +2,11 @@
 
 Why this shape: the machine may not reach any container registry, so by default the base
 image is made from the machine's own Debian sources (mmdebstrap + docker import) and no
-registry is contacted; only a base the user names in HERMITCRAB_BASE_IMAGE is pulled. Python packages come from a wheelhouse the host
-downloads with pip and caches per requirements, and the build context is a tar we
-assemble ourselves, so the build runs with networking disabled. The image carries a hash
-of everything that went into it, which makes "build only if changed" a label comparison.
+registry is contacted; only a base the user names in HERMITCRAB_BASE_IMAGE is pulled.
+Python packages come from a wheelhouse the host downloads with pip and caches per
+requirements, and the build context is a tar we assemble ourselves, so the build runs with
+networking disabled. The image carries a hash of everything that went into it, which makes
+"build only if changed" a label comparison.
 """
 
 from __future__ import annotations
@@ -283,17 +284,16 @@ def _configured_base(client: docker.DockerClient, name: str, reporter: BuildRepo
 
 
 def _local_base(client: docker.DockerClient, settings: Settings, reporter: BuildReporter) -> BaseImage:
-    release = read_os_release(OS_RELEASE)
-    suite = release.get("VERSION_CODENAME", "")
-    if not suite:
+    name = local_base_name()
+    if name is None:
         raise ImageBuildError(
             f"this host names no Debian suite (no VERSION_CODENAME in {OS_RELEASE}) to make a base image from",
             f"set HERMITCRAB_BASE_IMAGE to an image with Python {PYTHON_VERSION} (`docker load` one if needed)",
         )
-    name = f"{LOCAL_BASE_REPOSITORY}:{suite}"
     found = _inspect(client, name)
     if found is None:
-        create_debian_base(client, settings, release.get("ID", "debian"), suite, name, reporter)
+        release = read_os_release(OS_RELEASE)
+        create_debian_base(client, settings, release.get("ID", "debian"), release["VERSION_CODENAME"], name, reporter)
         found = _inspect(client, name)
         if found is None:
             raise ImageBuildError(f"docker import did not produce {name}", "run `docker images` to see what exists")
